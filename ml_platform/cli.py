@@ -1,0 +1,105 @@
+"""The ``ml-platform`` command: demo data, gated runs and the evidence chain of a registered model.
+
+Exit codes mean one thing each: 0 passed; 1 a gate stopped the run (the evidence is printed);
+2 usage or configuration error; 3 infrastructure error worth a retry. Heavy imports happen inside
+the commands so that ``ml-platform --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_PASSED, EXIT_GATE_FAILED, EXIT_USAGE, EXIT_INFRASTRUCTURE = 0, 1, 2, 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except ValueError as error:  # a bad model name, an unknown model, a bad option value
+        print(f"ml-platform: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ml-platform",
+        description="Gated model lifecycles on Dagster and MLflow. State lives in $ML_PLATFORM_HOME (default ./.ml_platform).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo_data = commands.add_parser("demo-data", help="write seeded demo landing data for a model")
+    demo_data.add_argument("model")
+    demo_data.add_argument("--rows", type=int, default=None, help="rows to generate (default: the model's demo size)")
+    demo_data.add_argument("--seed", type=int, default=0)
+    demo_data.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    demo_data.set_defaults(handler=_demo_data)
+
+    run = commands.add_parser("run", help="materialize a model's graph with every gate, on the configured instance")
+    run.add_argument("model")
+    run.set_defaults(handler=_run)
+
+    explain = commands.add_parser("explain", help="the evidence chain of a registered version, alias to source file hashes")
+    explain.add_argument("model")
+    explain.add_argument("--version", default=None, help="a registered version (default: the champion)")
+    explain.set_defaults(handler=_explain)
+
+    demo = commands.add_parser("demo", help="demo data for every model, a gated run of each, and a summary")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from ml_platform.demo import write_demo_data
+
+    path = write_demo_data(args.model, rows=args.rows, seed=args.seed, file_format=args.format)
+    print(f"wrote {path}")
+    return EXIT_PASSED
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ml_platform.runner import print_outcome, run_model
+
+    outcome = run_model(args.model)
+    print_outcome(outcome)
+    return outcome.exit_code
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from ml_platform.runner import explain
+
+    try:
+        print(explain(args.model, args.version))
+    except LookupError as error:
+        print(f"ml-platform: {error}", file=sys.stderr)
+        return EXIT_GATE_FAILED
+    return EXIT_PASSED
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ml_platform.demo import write_demo_data
+    from ml_platform.models import SPECS
+    from ml_platform.runner import print_outcome, run_model
+
+    worst = EXIT_PASSED
+    outcomes = []
+    for spec in SPECS:
+        print(f"wrote {write_demo_data(spec.name)}")
+        outcome = run_model(spec.name)
+        outcomes.append(outcome)
+        worst = max(worst, outcome.exit_code)
+    print()
+    for outcome in outcomes:
+        print_outcome(outcome)
+    print(f"\nDagster UI: make dev    MLflow UI: make mlflow-ui    state: {Path.cwd() / '.ml_platform'}")
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())

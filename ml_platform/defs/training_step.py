@@ -1,0 +1,85 @@
+"""The body of ``candidate_model``: load the feature frame, fit, score three contenders, record.
+
+Kept apart from the factory because it is the one step that imports scikit-learn and MLflow; the
+factory module is imported whenever the definitions load and must stay light.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ml_platform.lifecycle import lineage
+from ml_platform.lifecycle.registry import Store, current_champion, load_version
+from ml_platform.lifecycle.snapshot import load_snapshot
+from ml_platform.lifecycle.spec import ModelSpec
+from ml_platform.lifecycle.tracking import log_candidate
+from ml_platform.lifecycle.training import CandidateReport, evaluate, fit_baseline, fit_candidate
+from ml_platform.settings import PlatformPaths
+
+
+def train_candidate(context, spec: ModelSpec, paths: PlatformPaths, store: Store, upstream: dict) -> dg.MaterializeResult:
+    features_id, snapshot_id = upstream["features_id"], upstream["snapshot_id"]
+    stored, features = load_snapshot(paths.features(spec.name), features_id)
+    context.log.info(f"fitting {spec.pipeline} on {upstream['train_rows']:,} training rows")
+    pipeline = fit_candidate(features, spec)
+    candidate = evaluate(pipeline, features, spec)
+    baseline = evaluate(fit_baseline(features, spec), features, spec)
+
+    champion = current_champion(store, spec.name)
+    champion_eval, champion_error = None, None
+    if champion is not None:
+        context.log.info(f"re-scoring champion v{champion.version} on the candidate's {candidate.test_rows:,} test rows")
+        champion_model = load_version(store, spec.name, champion.version)
+        try:
+            champion_eval = evaluate(champion_model, features, spec)
+        except (KeyError, ValueError, TypeError) as error:  # the champion cannot read this frame's columns
+            champion_error = f"{type(error).__name__}: {str(error)[:300]}"
+    report = CandidateReport(
+        candidate, baseline, champion_eval, champion.version if champion else None, champion_error
+    )
+
+    code = lineage.code_version()
+    fingerprint = lineage.candidate_fingerprint(snapshot_id, code, spec.params_digest())
+    logged = log_candidate(
+        store, spec, pipeline, features, report,
+        snapshot_id=snapshot_id, snapshot_file=str(stored.data_file), features_id=features_id,
+        split_digest=upstream["split_digest"], code=code, fingerprint=fingerprint, dagster_run_id=context.run_id,
+    )
+    context.log.info(f"candidate logged as MLflow run {logged.run_id}: {spec.policy.comparison_metric}="
+                     f"{candidate.metric(spec.policy.comparison_metric):.4f}")
+    return dg.MaterializeResult(
+        metadata={
+            "mlflow_run_id": logged.run_id,
+            "model_uri": logged.model_uri,
+            "fingerprint": fingerprint,
+            "snapshot_id": snapshot_id,
+            "features_id": features_id,
+            "git_commit": code.commit,
+            "git_dirty": code.dirty,
+            "params_digest": spec.params_digest(),
+            "dagster_run_id": context.run_id,
+            "champion_version": champion.version if champion else "",
+            "evaluation": dg.MetadataValue.json(report.as_dict()),
+            "metrics": dg.MetadataValue.md(_metrics_table(report, spec)),
+            **{name: candidate.metric(name) for name in ("accuracy", "f1_weighted", "f1_macro")},
+        },
+        data_version=dg.DataVersion(logged.run_id),
+    )
+
+
+def _metrics_table(report: CandidateReport, spec: ModelSpec) -> str:
+    contenders = [("candidate", report.candidate), ("baseline (DummyClassifier)", report.baseline)]
+    if report.champion:
+        contenders.append((f"champion v{report.champion_version}", report.champion))
+    metrics = ("accuracy", "f1_weighted", "f1_macro", "balanced_accuracy")
+    table = "| model | " + " | ".join(metrics) + " |\n|---|" + "---|" * len(metrics) + "\n"
+    table += "".join(f"| {name} | " + " | ".join(f"{e.metric(m):.4f}" for m in metrics) + " |\n" for name, e in contenders)
+    if report.candidate.f1_per_segment:
+        table += "\n| segment | test rows | candidate F1 |" + (" champion F1 |" if report.champion else "") + "\n|---|---|---|"
+        table += "---|\n" if report.champion else "\n"
+        for segment, f1 in report.candidate.f1_per_segment.items():
+            row = f"| {segment} | {report.candidate.rows_per_segment.get(segment, 0):,} | {f1:.4f} |"
+            if report.champion:
+                row += f" {report.champion.f1_per_segment.get(segment, float('nan')):.4f} |"
+            table += row + "\n"
+    return table

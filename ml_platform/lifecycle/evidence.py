@@ -1,0 +1,84 @@
+"""Gate results as evidence: what was required, what was observed, and whether it held.
+
+Every gate returns a ``GateResult`` that lists *all* of its rules, the passing ones too, so a reader
+sees the margin as well as the verdict; a failing gate names each violated rule as
+"observed vs required" in one message (ZenML's evaluator does the same).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ContractViolation(ValueError):
+    """Evidence that cannot be fixed by retrying: bad landing data, a broken contract, a bad spec."""
+
+
+class PromotionBlocked(RuntimeError):
+    """A candidate may not be registered or promoted: a gate failed, is missing, or is out of date."""
+
+
+class SnapshotCorrupted(ContractViolation):
+    """A stored snapshot no longer matches the hash recorded when it was written."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One line of a gate's table."""
+
+    rule: str
+    observed: Any
+    required: str
+    passed: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of one gate over one subject (a snapshot, a feature frame or a candidate)."""
+
+    gate: str
+    subject: str
+    rules: tuple[Rule, ...]
+    note: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(rule.passed for rule in self.rules)
+
+    @property
+    def violations(self) -> tuple[Rule, ...]:
+        return tuple(rule for rule in self.rules if not rule.passed)
+
+    def summary(self) -> str:
+        """One line per violated rule, or a one-line pass statement."""
+        if self.passed:
+            return f"{self.gate} passed on {self.subject} ({len(self.rules)} rules){': ' + self.note if self.note else ''}"
+        lines = [f"{self.gate} failed on {self.subject}:"]
+        lines += [f"  - {r.rule}: observed {_fmt(r.observed)}, required {r.required}" + (f" ({r.note})" if r.note else "")
+                  for r in self.violations]
+        return "\n".join(lines)
+
+    def table(self) -> str:
+        """The gate as a Markdown table, the form Dagster's UI renders."""
+        head = "| rule | observed | required | passed |\n|---|---|---|---|\n"
+        body = "".join(
+            f"| {r.rule} | {_fmt(r.observed)} | {r.required} | {'yes' if r.passed else '**NO**'} |\n" for r in self.rules
+        )
+        return head + body + (f"\n{self.note}\n" if self.note else "")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def capped(items: list[Any], limit: int = 5) -> str:
+    """A short list for a message: the first few items and how many more there are."""
+    shown = ", ".join(repr(item) for item in items[:limit])
+    return f"[{shown}{f', … {len(items) - limit} more' if len(items) > limit else ''}]"

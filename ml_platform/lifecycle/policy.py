@@ -1,0 +1,82 @@
+"""Model gates: whether a candidate may become champion (platform-owned rules, spec-owned thresholds).
+
+Training success is not release approval. Each function here judges a ``CandidateReport`` — the
+candidate, a trivial baseline and the current champion, all scored on the same test split — against
+the spec's ``PromotionPolicy`` and returns every rule it applied.
+"""
+
+from __future__ import annotations
+
+from ml_platform.lifecycle.evidence import GateResult, Rule
+from ml_platform.lifecycle.spec import ModelSpec
+from ml_platform.lifecycle.training import CandidateReport
+
+MODEL_GATES = ("meets_absolute_minimums", "beats_trivial_baseline", "no_worse_than_champion", "meets_segment_minimums")
+
+
+def meets_absolute_minimums(report: CandidateReport, spec: ModelSpec, subject: str) -> GateResult:
+    rules = tuple(
+        Rule(metric, report.candidate.metric(metric), f">= {floor}", report.candidate.metric(metric) >= floor)
+        for metric, floor in spec.policy.min_metrics.items()
+    )
+    return GateResult("meets_absolute_minimums", subject, rules)
+
+
+def beats_trivial_baseline(report: CandidateReport, spec: ModelSpec, subject: str) -> GateResult:
+    """A model at chance level must never pass, however low the absolute floors are set."""
+    metric, margin = spec.policy.comparison_metric, spec.policy.baseline_margin
+    observed, baseline = report.candidate.metric(metric), report.baseline.metric(metric)
+    rule = Rule(f"{metric} over DummyClassifier(prior)", observed, f"> {baseline:.4f} + {margin}", observed > baseline + margin,
+                f"baseline {baseline:.4f}")
+    return GateResult("beats_trivial_baseline", subject, (rule,))
+
+
+def no_worse_than_champion(report: CandidateReport, spec: ModelSpec, subject: str) -> GateResult:
+    """Compare with the champion re-scored on the candidate's own test split; the first model passes."""
+    metric, tolerance = spec.policy.comparison_metric, spec.policy.champion_tolerance
+    observed = report.candidate.metric(metric)
+    if report.champion_error:
+        rule = Rule(f"{metric} vs champion v{report.champion_version}", observed, "a champion scored on this split", False,
+                    f"the champion could not be re-scored: {report.champion_error}")
+        return GateResult("no_worse_than_champion", subject, (rule,))
+    if report.champion is None:
+        rule = Rule(f"{metric} vs champion", observed, "no champion yet", True, "first model: nothing to compare with")
+        return GateResult("no_worse_than_champion", subject, (rule,), note="no champion yet: the first model passes")
+    champion = report.champion.metric(metric)
+    rule = Rule(
+        f"{metric} vs champion v{report.champion_version}",
+        observed,
+        f">= {champion:.4f} - {tolerance}",
+        observed >= champion - tolerance,
+        f"champion re-scored on this test split: {champion:.4f}",
+    )
+    return GateResult("no_worse_than_champion", subject, (rule,), details={"champion_version": report.champion_version})
+
+
+def meets_segment_minimums(report: CandidateReport, spec: ModelSpec, subject: str) -> GateResult:
+    """Weighted F1 inside every expected segment; a segment missing from the test split fails too."""
+    floor = spec.policy.min_segment_f1
+    rules = []
+    for segment in spec.segments.min_share:
+        rows = report.candidate.rows_per_segment.get(segment, 0)
+        if rows == 0:
+            rules.append(Rule(f"f1 in {segment}", "no test rows", f">= {floor}", False))
+            continue
+        f1 = report.candidate.f1_per_segment[segment]
+        rules.append(Rule(f"f1 in {segment}", f1, f">= {floor}", f1 >= floor, f"{rows:,} test rows"))
+    return GateResult("meets_segment_minimums", subject, tuple(rules))
+
+
+def model_gate_names(spec: ModelSpec) -> list[str]:
+    names = list(MODEL_GATES[:3])
+    return names + ["meets_segment_minimums"] if spec.policy.min_segment_f1 is not None else names
+
+
+def model_gates(report: CandidateReport, spec: ModelSpec, subject: str) -> list[GateResult]:
+    judges = {
+        "meets_absolute_minimums": meets_absolute_minimums,
+        "beats_trivial_baseline": beats_trivial_baseline,
+        "no_worse_than_champion": no_worse_than_champion,
+        "meets_segment_minimums": meets_segment_minimums,
+    }
+    return [judges[name](report, spec, subject) for name in model_gate_names(spec)]

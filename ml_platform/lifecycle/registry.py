@@ -1,0 +1,193 @@
+"""MLflow tracking and registry operations (platform-owned; no Dagster here).
+
+Aliases, not the deprecated stages: ``champion`` is what serving loads, ``previous-champion`` keeps
+the one it replaced reachable for rollback. MLflow keeps no history of alias moves (mlflow#2169), so
+every promotion also writes tags on the versions involved, and the Dagster materialization of
+``registry_entry`` records it.
+
+``mlflow`` is imported inside the functions: it costs seconds, and loading the Dagster definitions
+must not pay it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ml_platform.lifecycle.evidence import PromotionBlocked
+
+CHAMPION = "champion"
+PREVIOUS_CHAMPION = "previous-champion"
+TAG = "ml_platform."
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where MLflow keeps runs, models and artifacts."""
+
+    tracking_uri: str
+    registry_uri: str
+    artifact_root: str
+
+    def client(self):
+        import mlflow
+        from mlflow import MlflowClient
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.registry_uri)
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
+    def experiment_id(self, model: str) -> str:
+        """The model's experiment, created with its artifacts under the platform's artifact root."""
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
+        name = f"ml_platform/{model}"
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        try:
+            return client.create_experiment(name, artifact_location=f"{self.artifact_root.rstrip('/')}/{model}")
+        except MlflowException:
+            experiment = client.get_experiment_by_name(name)  # created meanwhile by a concurrent run
+            if experiment is None:
+                raise
+            return experiment.experiment_id
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    run_id: str | None
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Registration:
+    version: str
+    promoted: bool
+    previous_champion: str | None
+    note: str
+
+
+def current_champion(store: Store, model: str) -> Champion | None:
+    from mlflow.exceptions import MlflowException
+
+    client = store.client()
+    try:
+        version = client.get_model_version_by_alias(model, CHAMPION)
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
+    return Champion(str(version.version), version.run_id, dict(version.tags))
+
+
+def load_version(store: Store, model: str, version: str):
+    import mlflow.sklearn
+
+    store.client()
+    return mlflow.sklearn.load_model(f"models:/{model}/{version}")
+
+
+def find_version_by_tag(store: Store, model: str, tag: str, value: str) -> str | None:
+    client = store.client()
+    if not _registered_model_exists(client, model):
+        return None
+    found = client.search_model_versions(f"name = '{model}' and tags.`{tag}` = '{value}'")
+    return str(min(int(v.version) for v in found)) if found else None
+
+
+def register_candidate(
+    store: Store,
+    model: str,
+    run_id: str,
+    model_uri: str,
+    fingerprint: str,
+    compared_champion: str | None,
+    tags: dict[str, Any],
+) -> Registration:
+    """Register a candidate whose gates all passed and move ``champion`` to it.
+
+    An identical candidate (same fingerprint) is not registered twice. A candidate that was compared
+    with a champion that is no longer champion is refused: its comparison is out of date.
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = store.client()
+    existing = find_version_by_tag(store, model, f"{TAG}fingerprint", fingerprint)
+    champion = current_champion(store, model)
+    if existing is not None:
+        is_champion = champion is not None and champion.version == existing
+        return Registration(
+            existing, False, None,
+            f"no-op: version {existing} already holds this candidate (same snapshot, code and parameters)"
+            + ("; it is the champion" if is_champion else "; it is not the champion and stays so"),
+        )
+    current = champion.version if champion else None
+    if current != compared_champion:
+        raise PromotionBlocked(
+            f"registry_entry {model!r}: the candidate was compared with champion "
+            f"{'v' + compared_champion if compared_champion else '(none)'}, but the champion is now "
+            f"{'v' + current if current else '(none)'}. Re-materialize candidate_model to compare with it."
+        )
+    if not _registered_model_exists(client, model):
+        try:
+            client.create_registered_model(model, description=f"ml_platform model {model!r}; champion moves only through gates")
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+    promoted_at = datetime.now(UTC).isoformat(timespec="seconds")
+    version_tags = {**{k: _tag_value(v) for k, v in tags.items()}, f"{TAG}fingerprint": fingerprint,
+                    f"{TAG}promoted_at": promoted_at, f"{TAG}previous_champion": current or "none"}
+    created = client.create_model_version(model, source=model_uri, run_id=run_id, tags=version_tags)
+    version = str(created.version)
+    if current:
+        client.set_registered_model_alias(model, PREVIOUS_CHAMPION, current)
+        client.set_model_version_tag(model, current, f"{TAG}replaced_by", version)
+        client.set_model_version_tag(model, current, f"{TAG}replaced_at", promoted_at)
+    client.set_registered_model_alias(model, CHAMPION, version)
+    note = f"version {version} is now champion" + (f"; version {current} is previous-champion" if current else " (first champion)")
+    return Registration(version, True, current, note)
+
+
+def version_details(store: Store, model: str, version: str | None) -> dict[str, Any]:
+    """A registered version with its tags and its training run, for ``ml-platform explain``."""
+    client = store.client()
+    if version is None:
+        champion = current_champion(store, model)
+        if champion is None:
+            raise LookupError(f"model {model!r} has no champion yet: nothing has passed every gate")
+        version = champion.version
+    mv = client.get_model_version(model, version)
+    aliases = list(getattr(mv, "aliases", []) or [])
+    run = client.get_run(mv.run_id) if mv.run_id else None
+    return {
+        "version": str(mv.version),
+        "aliases": aliases,
+        "source": mv.source,
+        "run_id": mv.run_id,
+        "tags": dict(mv.tags),
+        "run_params": dict(run.data.params) if run else {},
+        "run_metrics": dict(run.data.metrics) if run else {},
+        "run_tags": {k: v for k, v in (run.data.tags.items() if run else []) if not k.startswith("mlflow.log-model")},
+    }
+
+
+def _registered_model_exists(client, model: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(model)
+        return True
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            return False
+        raise
+
+
+def _tag_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text[:4900]  # MLflow caps tag values at 5,000 characters

@@ -1,0 +1,185 @@
+"""The model declaration: what a team writes to put a model on the platform (platform-owned type).
+
+A ``ModelSpec`` is data, not code: it names the team's contract and pipeline by import reference
+("package.module:attribute") so that loading the Dagster definitions never imports pandera models,
+scikit-learn or the team's feature code. Every threshold a gate applies lives here; the gates hold no
+literals of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+REF_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+Metric = Literal["accuracy", "f1_weighted", "f1_macro", "balanced_accuracy"]
+
+
+def validate_model_name(name: str) -> str:
+    """Refuse any name that could leave its folder or break an MLflow or Dagster key."""
+    if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name):
+        raise ValueError(
+            f"model name {name!r} is not allowed: use 1-63 lowercase letters, digits, '_' or '-', "
+            "starting with a letter or digit (no '/', '..', spaces or capitals), e.g. 'conversion'"
+        )
+    return name
+
+
+def resolve_ref(ref: str) -> Any:
+    """Import the attribute that a "package.module:attribute" reference names."""
+    module_name, _, attribute = ref.partition(":")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attribute)
+    except AttributeError as error:
+        raise ImportError(f"{ref!r}: module {module_name!r} has no attribute {attribute!r}") from error
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Segments(_Frozen):
+    """Which segments every snapshot must contain, each with its smallest acceptable share of rows."""
+
+    column: str
+    min_share: dict[str, float] = Field(min_length=1)
+
+    @field_validator("min_share")
+    @classmethod
+    def _shares_are_fractions(cls, shares: dict[str, float]) -> dict[str, float]:
+        for segment, share in shares.items():
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"segment {segment!r}: min_share {share} is not a fraction in [0, 1]")
+        if sum(shares.values()) > 1.0:
+            raise ValueError(f"min_share values add up to {sum(shares.values()):.2f}, more than 1")
+        return shares
+
+
+class Freshness(_Frozen):
+    """How old the newest event in a snapshot may be before the data counts as stale."""
+
+    column: str
+    max_age: timedelta
+
+
+class Split(_Frozen):
+    """The train/test split: deterministic given the snapshot and these values."""
+
+    test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+    seed: int = 42
+    stratified: bool = True
+
+
+class PromotionPolicy(_Frozen):
+    """The model gates. A candidate becomes champion only if every one of them passed.
+
+    Attributes:
+        min_metrics: absolute floors on the test split, e.g. ``{"accuracy": 0.9}``.
+        comparison_metric: the metric used against the trivial baseline and the champion.
+        baseline_margin: how far the candidate must be above a ``DummyClassifier`` on the same split.
+        champion_tolerance: how far below the champion (re-scored on the candidate's test split) the
+            candidate may be and still pass; 0 means "no worse".
+        min_segment_f1: floor on the weighted F1 inside every segment of the test split.
+    """
+
+    min_metrics: dict[Metric, float] = Field(min_length=1)
+    comparison_metric: Metric = "f1_weighted"
+    baseline_margin: float = Field(default=0.02, ge=0.0)
+    champion_tolerance: float = Field(default=0.0, ge=0.0)
+    min_segment_f1: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class ModelSpec(_Frozen):
+    """A model on the platform, declared by the team that owns it.
+
+    Attributes:
+        name: the model's name; also its Dagster group and key prefix and its MLflow registered model.
+        landing_dir: where landing files arrive; relative paths are under the platform home. Defaults
+            to ``<home>/landing/<name>``.
+        contract: reference to the pandera ``DataFrameModel`` that every raw snapshot must satisfy.
+        feature_contract: reference to the pandera ``DataFrameModel`` for the feature frame (the raw
+            contract's columns plus ``split``); defaults to the raw contract.
+        key_column: a column whose values must be unique (a session or sample id), if there is one.
+        label: the label column; ``label_values`` are the only classes accepted.
+        features: the columns the pipeline receives, in order.
+        segments: segment coverage rule; ``None`` when the data has no segments.
+        freshness: newest-event age rule; ``None`` when the data has no event time.
+        min_rows: the smallest snapshot worth training on.
+        pipeline: reference to a function ``(params) -> sklearn Pipeline`` returning an *unfitted*
+            pipeline, feature steps and estimator together, so serving applies what training did.
+        params: the estimator's parameters, logged to MLflow and part of the candidate's fingerprint.
+        skops_trusted_types: types MLflow's skops serializer must be told to trust for this pipeline.
+    """
+
+    name: str
+    description: str = ""
+    landing_dir: str | None = None
+    contract: str
+    feature_contract: str | None = None
+    key_column: str | None = None
+    label: str
+    label_values: tuple[Any, ...] = Field(min_length=2)
+    features: tuple[str, ...] = Field(min_length=1)
+    segments: Segments | None = None
+    freshness: Freshness | None = None
+    min_rows: int = Field(default=100, ge=1)
+    pipeline: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    split: Split = Split()
+    policy: PromotionPolicy
+    skops_trusted_types: tuple[str, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_safe(cls, name: str) -> str:
+        return validate_model_name(name)
+
+    @field_validator("contract", "feature_contract", "pipeline")
+    @classmethod
+    def _is_reference(cls, ref: str | None) -> str | None:
+        if ref is not None and not REF_PATTERN.fullmatch(ref):
+            raise ValueError(f"{ref!r} is not an import reference of the form 'package.module:attribute'")
+        return ref
+
+    @model_validator(mode="after")
+    def _columns_are_consistent(self) -> ModelSpec:
+        if self.label in self.features:
+            raise ValueError(f"label {self.label!r} is also listed as a feature: the model would see its answer")
+        if self.policy.min_segment_f1 is not None and self.segments is None:
+            raise ValueError("policy.min_segment_f1 is set but the spec declares no segments")
+        return self
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Columns the platform itself relies on; none of them may hold nulls."""
+        columns = [self.key_column, self.label, *self.features]
+        columns += [self.segments.column if self.segments else None]
+        columns += [self.freshness.column if self.freshness else None]
+        return tuple(dict.fromkeys(c for c in columns if c is not None))
+
+    def landing_path(self, home: Path) -> Path:
+        if self.landing_dir is None:
+            return home / "landing" / self.name
+        path = Path(self.landing_dir).expanduser()
+        return path if path.is_absolute() else home / path
+
+    def params_digest(self) -> str:
+        """A stable hash of what training is told to do: pipeline, parameters, split, features."""
+        payload = {
+            "pipeline": self.pipeline,
+            "params": self.params,
+            "split": self.split.model_dump(),
+            "features": list(self.features),
+            "label": self.label,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

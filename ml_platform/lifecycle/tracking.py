@@ -1,0 +1,118 @@
+"""Recording a candidate in MLflow tracking: everything a reviewer needs to trust or reject it.
+
+One MLflow run per candidate holds its parameters, metrics (candidate, baseline, champion on the same
+test split), the snapshot as a dataset input with its digest, the code version, the Dagster run id,
+package versions, the evaluation report, a confusion-matrix figure, and the fitted pipeline with its
+signature and an input example.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ml_platform.lifecycle.features import SPLIT_COLUMN
+from ml_platform.lifecycle.lineage import CodeVersion, package_versions
+from ml_platform.lifecycle.registry import TAG, Store
+from ml_platform.lifecycle.spec import ModelSpec
+from ml_platform.lifecycle.training import CandidateReport, confusion_figure
+
+PIP_REQUIREMENTS_FROM = ("scikit-learn", "pandas", "numpy", "scipy", "skops")
+
+
+@dataclass(frozen=True)
+class LoggedCandidate:
+    run_id: str
+    model_uri: str
+    experiment_id: str
+
+
+def log_candidate(
+    store: Store,
+    spec: ModelSpec,
+    pipeline,
+    features: pd.DataFrame,
+    report: CandidateReport,
+    snapshot_id: str,
+    snapshot_file: str,
+    features_id: str,
+    split_digest: str,
+    code: CodeVersion,
+    fingerprint: str,
+    dagster_run_id: str,
+) -> LoggedCandidate:
+    import matplotlib.pyplot as plt
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    experiment_id = store.experiment_id(spec.name)
+    versions = package_versions()
+    tags = {
+        f"{TAG}model": spec.name,
+        f"{TAG}snapshot_id": snapshot_id,
+        f"{TAG}features_id": features_id,
+        f"{TAG}split_digest": split_digest,
+        f"{TAG}fingerprint": fingerprint,
+        f"{TAG}params_digest": spec.params_digest(),
+        f"{TAG}git_dirty": str(code.dirty).lower(),
+        f"{TAG}code_version_source": code.source,
+        "mlflow.source.git.commit": code.commit,
+        "dagster.run_id": dagster_run_id,
+    }
+    train = features[features[SPLIT_COLUMN] == "train"]
+    test = features[features[SPLIT_COLUMN] == "test"]
+    columns = [*spec.features, spec.label]
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-{snapshot_id[:8]}", tags=tags) as run:
+        mlflow.log_params({f"param.{k}": v for k, v in spec.params.items()})
+        mlflow.log_params({
+            "pipeline": spec.pipeline,
+            "features": ",".join(spec.features),
+            "label": spec.label,
+            "split.test_fraction": spec.split.test_fraction,
+            "split.seed": spec.split.seed,
+            "split.stratified": spec.split.stratified,
+            "train_rows": len(train),
+            "test_rows": len(test),
+        })
+        mlflow.log_metrics(_metrics(report))
+        for frame, context in ((train, "training"), (test, "evaluation")):
+            dataset = mlflow.data.from_pandas(
+                frame[columns], source=snapshot_file, targets=spec.label,
+                name=f"{spec.name}-{snapshot_id[:12]}-{context}", digest=snapshot_id[:36],
+            )
+            mlflow.log_input(dataset, context=context)
+        mlflow.log_dict(report.as_dict(), "evaluation/report.json")
+        mlflow.log_dict(versions, "environment/packages.json")
+        figure = confusion_figure(report.candidate, f"{spec.name} candidate on {len(test):,} test rows")
+        mlflow.log_figure(figure, "evaluation/confusion_matrix.png")
+        plt.close(figure)
+        example = test[list(spec.features)].head(5)
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=infer_signature(example, pipeline.predict(example)),
+            input_example=example,
+            pip_requirements=[f"{p}=={versions.get(p) or _version(p)}" for p in PIP_REQUIREMENTS_FROM],
+            skops_trusted_types=list(spec.skops_trusted_types) or None,
+        )
+    return LoggedCandidate(run.info.run_id, info.model_uri, experiment_id)
+
+
+def _metrics(report: CandidateReport) -> dict[str, float]:
+    metrics = {}
+    for prefix, evaluation in (("", report.candidate), ("baseline.", report.baseline), ("champion.", report.champion)):
+        if evaluation is None:
+            continue
+        for name in ("accuracy", "f1_weighted", "f1_macro", "balanced_accuracy"):
+            metrics[f"{prefix}{name}"] = evaluation.metric(name)
+    metrics |= {f"f1_class.{c}": v for c, v in report.candidate.f1_per_class.items()}
+    metrics |= {f"f1_segment.{s}": v for s, v in report.candidate.f1_per_segment.items()}
+    return metrics
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+
+    return metadata.version(package)

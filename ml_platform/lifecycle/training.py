@@ -1,0 +1,143 @@
+"""Fitting a candidate and measuring it, its trivial baseline and the champion on one test split.
+
+The team's pipeline factory returns an *unfitted* scikit-learn ``Pipeline`` (feature steps and
+estimator); the platform fits it on the training rows only and scores every contender on the same
+test rows, so the comparisons the gates make are like for like (TFX's Evaluator does the same).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ml_platform.lifecycle.features import SPLIT_COLUMN
+from ml_platform.lifecycle.spec import ModelSpec, resolve_ref
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics of one predictor on the test split."""
+
+    accuracy: float
+    f1_weighted: float
+    f1_macro: float
+    balanced_accuracy: float
+    f1_per_class: dict[str, float]
+    f1_per_segment: dict[str, float]
+    rows_per_segment: dict[str, int]
+    confusion: list[list[int]]
+    classes: list[str]
+    test_rows: int
+
+    def metric(self, name: str) -> float:
+        return float(getattr(self, name))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class CandidateReport:
+    """What the model gates judge: the candidate, a trivial baseline and (if any) the champion."""
+
+    candidate: Evaluation
+    baseline: Evaluation
+    champion: Evaluation | None = None
+    champion_version: str | None = None
+    champion_error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "candidate": self.candidate.as_dict(),
+            "baseline": self.baseline.as_dict(),
+            "champion": self.champion.as_dict() if self.champion else None,
+            "champion_version": self.champion_version,
+            "champion_error": self.champion_error,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CandidateReport:
+        return cls(
+            candidate=Evaluation(**data["candidate"]),
+            baseline=Evaluation(**data["baseline"]),
+            champion=Evaluation(**data["champion"]) if data.get("champion") else None,
+            champion_version=data.get("champion_version"),
+            champion_error=data.get("champion_error"),
+            notes=list(data.get("notes", [])),
+        )
+
+
+def train_test_frames(features: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
+    train = features[features[SPLIT_COLUMN] == "train"]
+    test = features[features[SPLIT_COLUMN] == "test"]
+    columns = list(spec.features)
+    return train[columns], train[spec.label], test[columns], test[spec.label]
+
+
+def build_pipeline(spec: ModelSpec):
+    """The team's unfitted pipeline, built from the spec's parameters."""
+    return resolve_ref(spec.pipeline)(dict(spec.params))
+
+
+def fit_candidate(features: pd.DataFrame, spec: ModelSpec):
+    """Fit the spec's pipeline on the training rows only; returns the fitted pipeline."""
+    x_train, y_train, _, _ = train_test_frames(features, spec)
+    return build_pipeline(spec).fit(x_train, y_train)
+
+
+def evaluate(predictor, features: pd.DataFrame, spec: ModelSpec) -> Evaluation:
+    """Score a fitted predictor on the test rows: overall, per class and per segment."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+
+    test = features[features[SPLIT_COLUMN] == "test"]
+    truth = test[spec.label].to_numpy()
+    predicted = np.asarray(predictor.predict(test[list(spec.features)]))
+    classes = sorted(pd.unique(np.concatenate([truth, predicted])).tolist(), key=str)
+    per_class = f1_score(truth, predicted, labels=classes, average=None, zero_division=0)
+    per_segment, rows_per_segment = {}, {}
+    if spec.segments:
+        segment_values = test[spec.segments.column].astype(str).to_numpy()
+        for segment in sorted(set(spec.segments.min_share) | set(segment_values)):
+            mask = segment_values == segment
+            rows_per_segment[segment] = int(mask.sum())
+            if mask.any():
+                per_segment[segment] = float(f1_score(truth[mask], predicted[mask], average="weighted", zero_division=0))
+    return Evaluation(
+        accuracy=float(accuracy_score(truth, predicted)),
+        f1_weighted=float(f1_score(truth, predicted, average="weighted", zero_division=0)),
+        f1_macro=float(f1_score(truth, predicted, average="macro", zero_division=0)),
+        balanced_accuracy=float(balanced_accuracy_score(truth, predicted)),
+        f1_per_class={str(c): float(v) for c, v in zip(classes, per_class, strict=True)},
+        f1_per_segment=per_segment,
+        rows_per_segment=rows_per_segment,
+        confusion=confusion_matrix(truth, predicted, labels=classes).tolist(),
+        classes=[str(c) for c in classes],
+        test_rows=len(test),
+    )
+
+
+def fit_baseline(features: pd.DataFrame, spec: ModelSpec):
+    """The trivial model a real one must beat: always predict the training prior's majority class."""
+    from sklearn.dummy import DummyClassifier
+
+    x_train, y_train, _, _ = train_test_frames(features, spec)
+    return DummyClassifier(strategy="prior").fit(x_train, y_train)
+
+
+def confusion_figure(evaluation: Evaluation, title: str):
+    """A confusion-matrix figure for MLflow and the UI."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    display = ConfusionMatrixDisplay(np.array(evaluation.confusion), display_labels=evaluation.classes)
+    display.plot(colorbar=False, cmap="Blues")
+    display.ax_.set_title(title)
+    display.figure_.tight_layout()
+    return display.figure_

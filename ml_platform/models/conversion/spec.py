@@ -1,0 +1,32 @@
+"""The conversion model's declaration (team-owned)."""
+
+from datetime import timedelta
+
+from ml_platform.lifecycle.spec import Freshness, ModelSpec, PromotionPolicy, Segments, Split
+
+REGIONS = ("us-east", "us-west", "eu-west", "eu-central", "apac")
+
+SPEC = ModelSpec(
+    name="conversion",
+    description="Retail purchase conversion per session, trained on every region's recent traffic.",
+    contract="ml_platform.models.conversion.contract:ConversionRecord",
+    feature_contract="ml_platform.models.conversion.contract:ConversionFeatures",
+    key_column="session_id",
+    label="converted",
+    label_values=(0, 1),
+    features=("region", "device", "price", "discount", "pages_viewed", "time_on_site_s", "returning_customer"),
+    segments=Segments(column="region", min_share={region: 0.05 for region in REGIONS}),
+    freshness=Freshness(column="event_time", max_age=timedelta(days=3)),
+    min_rows=1_000,
+    pipeline="ml_platform.models.conversion.pipeline:build_pipeline",
+    params={"max_iter": 150, "learning_rate": 0.1, "max_leaf_nodes": 31, "early_stopping": False, "random_state": 42},
+    split=Split(test_fraction=0.25, seed=42, stratified=True),
+    policy=PromotionPolicy(
+        min_metrics={"accuracy": 0.75, "f1_macro": 0.72},
+        comparison_metric="f1_macro",
+        baseline_margin=0.05,
+        champion_tolerance=0.01,
+        min_segment_f1=0.65,
+    ),
+    skops_trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+)
