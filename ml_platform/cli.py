@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--version", default=None, help="a registered version (default: the champion)")
     explain.set_defaults(handler=_explain)
 
+    dev = commands.add_parser("dev", help="start the Dagster UI (dagster dev) on workspace.yaml and this platform home")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(handler=_dev)
+
+    mlflow_ui = commands.add_parser("mlflow-ui", help="start MLflow's UI on this platform home's store")
+    mlflow_ui.add_argument("--port", type=int, default=5000)
+    mlflow_ui.set_defaults(handler=_mlflow_ui)
+
     demo = commands.add_parser("demo", help="demo data for every model, a gated run of each, and a summary")
     demo.set_defaults(handler=_demo)
     return parser
@@ -80,6 +88,32 @@ def _explain(args: argparse.Namespace) -> int:
         print(f"ml-platform: {error}", file=sys.stderr)
         return EXIT_GATE_FAILED
     return EXIT_PASSED
+
+
+def _dev(args: argparse.Namespace) -> int:
+    import os
+
+    from ml_platform.runner import ensure_mlflow_store
+    from ml_platform.settings import PROJECT_ROOT, PlatformPaths, ensure_dagster_home
+
+    paths = PlatformPaths.from_environment()
+    os.environ["ML_PLATFORM_HOME"] = str(paths.home)
+    ensure_dagster_home(paths)
+    ensure_mlflow_store(paths)
+    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}  MLflow: {paths.tracking_uri}")
+    os.chdir(PROJECT_ROOT)
+    os.execvp("dagster", ["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)])
+
+
+def _mlflow_ui(args: argparse.Namespace) -> int:
+    import os
+
+    from ml_platform.settings import PlatformPaths
+
+    paths = PlatformPaths.from_environment()
+    paths.home.mkdir(parents=True, exist_ok=True)
+    os.execvp("mlflow", ["mlflow", "ui", "--backend-store-uri", paths.tracking_uri, "--default-artifact-root",
+                         paths.artifact_root, "--host", "127.0.0.1", "--port", str(args.port)])
 
 
 def _demo(args: argparse.Namespace) -> int:

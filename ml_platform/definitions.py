@@ -11,8 +11,15 @@ import dagster as dg
 from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.resources import default_resources
 from ml_platform.models import SPECS
+from ml_platform.settings import PlatformPaths
 
-defs = dg.Definitions.merge(
-    *(model_definitions(spec) for spec in SPECS),
-    dg.Definitions(resources=default_resources(), executor=dg.in_process_executor),
-)
+
+def build_definitions(paths: PlatformPaths | None = None) -> dg.Definitions:
+    """All models on one platform home (default: the one the environment names)."""
+    return dg.Definitions.merge(
+        *(model_definitions(spec) for spec in SPECS),
+        dg.Definitions(resources=default_resources(paths), executor=dg.in_process_executor),
+    )
+
+
+defs = build_definitions()

@@ -46,12 +46,13 @@ def run_model(model: str, paths: PlatformPaths | None = None) -> RunOutcome:
 
     from ml_platform.models import get_spec
 
-    get_spec(model)
+    spec = get_spec(model)
     paths = paths or PlatformPaths.from_environment()
     ensure_dagster_home(paths)
-    from ml_platform.definitions import defs
+    ensure_mlflow_store(paths)
+    from ml_platform.definitions import build_definitions
 
-    job = defs.resolve_job_def(f"{model}_lifecycle")
+    job = build_definitions(paths).resolve_job_def(f"{spec.dagster_name}_lifecycle")
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
         outcome = RunOutcome(model, result.run_id, result.success)
@@ -73,6 +74,14 @@ def run_model(model: str, paths: PlatformPaths | None = None) -> RunOutcome:
                 meta = materialization.step_materialization_data.materialization.metadata
                 outcome.registry = {name: value.value for name, value in meta.items()}
     return outcome
+
+
+def ensure_mlflow_store(paths: PlatformPaths) -> None:
+    """Create and migrate the MLflow store once, before steps that might do it at the same time.
+
+    Two processes migrating a fresh SQLite store at once fail with "duplicate column name".
+    """
+    _store(paths).client().search_experiments(max_results=1)
 
 
 def print_outcome(outcome: RunOutcome) -> None:

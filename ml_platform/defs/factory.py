@@ -199,7 +199,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
 
     @dg.asset(
         key=keys.snapshot,
-        group_name=spec.name,
+        group_name=spec.dagster_name,
         kinds={"parquet"},
         description=f"An immutable, content-addressed snapshot of {spec.name!r}'s landing files, verified on every read.",
         retry_policy=INFRASTRUCTURE_RETRY,
@@ -226,7 +226,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
             dg.AssetCheckSpec(name, asset=keys.snapshot, blocking=True, description=SNAPSHOT_GATE_DESCRIPTIONS[name])
             for name in snapshot_gates
         ],
-        name=f"{spec.name}_snapshot_gates",
+        name=f"{spec.dagster_name}_snapshot_gates",
     )
     def snapshot_checks(context: dg.AssetCheckExecutionContext, platform: PlatformHome) -> Iterator[dg.AssetCheckResult]:
         from ml_platform.lifecycle.snapshot import load_snapshot
@@ -242,7 +242,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
     @dg.asset(
         key=keys.features,
         deps=[keys.snapshot],
-        group_name=spec.name,
+        group_name=spec.dagster_name,
         kinds={"pandera", "parquet"},
         description="The contract-typed training frame with a deterministic, recorded, stratified train/test split.",
         retry_policy=INFRASTRUCTURE_RETRY,
@@ -293,7 +293,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
     @dg.asset(
         key=keys.candidate,
         deps=[keys.features],
-        group_name=spec.name,
+        group_name=spec.dagster_name,
         kinds={"sklearn", "mlflow"},
         description="The spec's pipeline trained on the training rows, scored with its baseline and the champion on the "
         "same test rows, and recorded in MLflow with its data version, code version, parameters and metrics.",
@@ -316,7 +316,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
             dg.AssetCheckSpec(name, asset=keys.candidate, blocking=True, description=MODEL_GATE_DESCRIPTIONS[name])
             for name in model_gates
         ],
-        name=f"{spec.name}_model_gates",
+        name=f"{spec.dagster_name}_model_gates",
     )
     def model_checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
         from ml_platform.lifecycle.training import CandidateReport
@@ -331,7 +331,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
     @dg.asset(
         key=keys.registry,
         deps=[keys.candidate],
-        group_name=spec.name,
+        group_name=spec.dagster_name,
         kinds={"mlflow"},
         description=f"The MLflow registered model {spec.name!r}: a new version with its evidence as tags; the "
         "'champion' alias moves to it only when every gate passed for this very candidate.",
@@ -389,8 +389,8 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         asset_checks=[snapshot_checks, feature_check, model_checks],
         jobs=[
             dg.define_asset_job(
-                f"{spec.name}_lifecycle",
-                selection=dg.AssetSelection.groups(spec.name),
+                f"{spec.dagster_name}_lifecycle",
+                selection=dg.AssetSelection.groups(spec.dagster_name),
                 description=f"Landing files to champion for {spec.name!r}, every gate on the way.",
                 tags={"ml_platform/model": spec.name},
             )

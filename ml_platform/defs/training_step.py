@@ -23,7 +23,8 @@ def train_candidate(context, spec: ModelSpec, paths: PlatformPaths, store: Store
     context.log.info(f"fitting {spec.pipeline} on {upstream['train_rows']:,} training rows")
     pipeline = fit_candidate(features, spec)
     candidate = evaluate(pipeline, features, spec)
-    baseline = evaluate(fit_baseline(features, spec), features, spec)
+    dummy = fit_baseline(features, spec)
+    baseline = evaluate(dummy, features, spec)
 
     champion = current_champion(store, spec.name)
     champion_eval, champion_error = None, None
@@ -35,7 +36,7 @@ def train_candidate(context, spec: ModelSpec, paths: PlatformPaths, store: Store
         except (KeyError, ValueError, TypeError) as error:  # the champion cannot read this frame's columns
             champion_error = f"{type(error).__name__}: {str(error)[:300]}"
     report = CandidateReport(
-        candidate, baseline, champion_eval, champion.version if champion else None, champion_error
+        candidate, baseline, champion_eval, champion.version if champion else None, champion_error, dummy.strategy
     )
 
     code = lineage.code_version()
@@ -68,7 +69,7 @@ def train_candidate(context, spec: ModelSpec, paths: PlatformPaths, store: Store
 
 
 def _metrics_table(report: CandidateReport, spec: ModelSpec) -> str:
-    contenders = [("candidate", report.candidate), ("baseline (DummyClassifier)", report.baseline)]
+    contenders = [("candidate", report.candidate), (f"baseline DummyClassifier({report.baseline_strategy})", report.baseline)]
     if report.champion:
         contenders.append((f"champion v{report.champion_version}", report.champion))
     metrics = ("accuracy", "f1_weighted", "f1_macro", "balanced_accuracy")

@@ -26,7 +26,7 @@ def beats_trivial_baseline(report: CandidateReport, spec: ModelSpec, subject: st
     """A model at chance level must never pass, however low the absolute floors are set."""
     metric, margin = spec.policy.comparison_metric, spec.policy.baseline_margin
     observed, baseline = report.candidate.metric(metric), report.baseline.metric(metric)
-    rule = Rule(f"{metric} over DummyClassifier(prior)", observed, f"> {baseline:.4f} + {margin}", observed > baseline + margin,
+    rule = Rule(f"{metric} over DummyClassifier({report.baseline_strategy})", observed, f"> {baseline:.4f} + {margin}", observed > baseline + margin,
                 f"baseline {baseline:.4f}")
     return GateResult("beats_trivial_baseline", subject, (rule,))
 

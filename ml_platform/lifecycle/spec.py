@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import math
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -60,8 +61,9 @@ class Segments(_Frozen):
         for segment, share in shares.items():
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"segment {segment!r}: min_share {share} is not a fraction in [0, 1]")
-        if sum(shares.values()) > 1.0:
-            raise ValueError(f"min_share values add up to {sum(shares.values()):.2f}, more than 1")
+        total = math.fsum(shares.values())
+        if total > 1.0 + 1e-9:
+            raise ValueError(f"min_share values add up to {total:.4f}, more than 1")
         return shares
 
 
@@ -158,6 +160,11 @@ class ModelSpec(_Frozen):
         if self.policy.min_segment_f1 is not None and self.segments is None:
             raise ValueError("policy.min_segment_f1 is set but the spec declares no segments")
         return self
+
+    @property
+    def dagster_name(self) -> str:
+        """The name as Dagster group, job and op names allow it (no '-')."""
+        return self.name.replace("-", "_")
 
     @property
     def required_columns(self) -> tuple[str, ...]:
