@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ml-platform",
-        description="Gated model lifecycles on Dagster and MLflow. State lives in $ML_PLATFORM_HOME (default ./.ml_platform).",
+        description="Gated model lifecycles on Dagster and MLflow. "
+        "State lives in $ML_PLATFORM_HOME (default ./.ml_platform).",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -45,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("model")
     run.set_defaults(handler=_run)
 
-    explain = commands.add_parser("explain", help="the evidence chain of a registered version, alias to source file hashes")
+    explain = commands.add_parser(
+        "explain", help="the evidence chain of a registered version, alias to source file hashes"
+    )
     explain.add_argument("model")
     explain.add_argument("--version", default=None, help="a registered version (default: the champion)")
     explain.set_defaults(handler=_explain)
@@ -112,8 +115,21 @@ def _mlflow_ui(args: argparse.Namespace) -> int:
 
     paths = PlatformPaths.from_environment()
     paths.home.mkdir(parents=True, exist_ok=True)
-    os.execvp("mlflow", ["mlflow", "ui", "--backend-store-uri", paths.tracking_uri, "--default-artifact-root",
-                         paths.artifact_root, "--host", "127.0.0.1", "--port", str(args.port)])
+    os.execvp(
+        "mlflow",
+        [
+            "mlflow",
+            "ui",
+            "--backend-store-uri",
+            paths.tracking_uri,
+            "--default-artifact-root",
+            paths.artifact_root,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(args.port),
+        ],
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -23,8 +23,9 @@ def generate(model: str, rows: int | None = None, seed: int = 0):
     raise ValueError(f"no demo data generator for model {model!r}; models with one: {sorted(DEMO_ROWS)}")
 
 
-def write_demo_data(model: str, rows: int | None = None, seed: int = 0, file_format: str = "csv",
-                    paths: PlatformPaths | None = None) -> Path:
+def write_demo_data(
+    model: str, rows: int | None = None, seed: int = 0, file_format: str = "csv", paths: PlatformPaths | None = None
+) -> Path:
     """Write one landing file ``demo-seed<seed>.<format>``, replacing an earlier demo file of that seed.
 
     The file is written under a hidden name and renamed, so a snapshot never reads half of it.

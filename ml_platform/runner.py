@@ -58,15 +58,19 @@ def run_model(model: str, paths: PlatformPaths | None = None) -> RunOutcome:
         outcome = RunOutcome(model, result.run_id, result.success)
         for evaluation in result.get_asset_check_evaluations():
             outcome.gates.append(
-                GateLine(evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.passed,
-                         evaluation.description or "")
+                GateLine(
+                    evaluation.asset_key.to_user_string(),
+                    evaluation.check_name,
+                    evaluation.passed,
+                    evaluation.description or "",
+                )
             )
         for event in result.get_step_failure_events():
             data = event.step_failure_data
             user = data.user_failure_data
             if user is not None and user.metadata and "contract" in user.metadata:
                 outcome.evidence_failure = True
-            message = (user.description if user and user.description else data.error.message if data.error else "failed")
+            message = user.description if user and user.description else data.error.message if data.error else "failed"
             outcome.failures.append(f"{event.step_key}: {message.strip()}")
         for materialization in result.get_asset_materialization_events():
             key = materialization.asset_key
@@ -133,22 +137,28 @@ def explain(model: str, version: str | None = None, paths: PlatformPaths | None 
     paths = paths or PlatformPaths.from_environment()
     details = version_details(_store(paths), model, version)
     tags = details["tags"]
+
+    def tag(name: str) -> str:
+        return tags.get(f"ml_platform.{name}", "?")
+
     lines = [
         f"{model} version {details['version']}  aliases: {', '.join(details['aliases']) or 'none'}",
-        f"  promoted at:        {tags.get('ml_platform.promoted_at', '?')} (previous champion: {tags.get('ml_platform.previous_champion', '?')})",
+        f"  promoted at:        {tag('promoted_at')} (previous champion: {tag('previous_champion')})",
         f"  model artifact:     {details['source']}",
-        f"  training run:       MLflow {details['run_id']} (dagster run {tags.get('ml_platform.training_dagster_run_id', '?')})",
-        f"  code:               git {tags.get('ml_platform.git_commit', '?')} dirty={tags.get('ml_platform.git_dirty', '?')}",
-        f"  parameters:         {tags.get('ml_platform.params', '?')} (digest {tags.get('ml_platform.params_digest', '?')[:12]})",
-        f"  compared with:      champion {tags.get('ml_platform.compared_with_champion', '?')}",
+        f"  training run:       MLflow {details['run_id']} (dagster run {tag('training_dagster_run_id')})",
+        f"  code:               git {tag('git_commit')} dirty={tag('git_dirty')}",
+        f"  parameters:         {tag('params')} (digest {tag('params_digest')[:12]})",
+        f"  compared with:      champion {tag('compared_with_champion')}",
         "  gates:",
     ]
     for gate, verdict in sorted(json.loads(tags.get("ml_platform.gates", "{}")).items()):
         lines.append(f"    {verdict:7} {gate}")
-    metrics = {k: v for k, v in details["run_metrics"].items() if "." not in k or k.startswith(("baseline.", "champion."))}
+    metrics = {
+        k: v for k, v in details["run_metrics"].items() if "." not in k or k.startswith(("baseline.", "champion."))
+    }
     lines.append("  metrics (test split): " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
     snapshot_id = tags.get("ml_platform.snapshot_id", "")
-    lines.append(f"  features:           {tags.get('ml_platform.features_id', '?')}")
+    lines.append(f"  features:           {tag('features_id')}")
     lines.append(f"  snapshot:           {snapshot_id}")
     snapshot_path = paths.snapshots(model) / snapshot_id
     if snapshot_id and snapshot_path.is_dir():

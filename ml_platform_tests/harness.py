@@ -57,8 +57,11 @@ class Platform:
     def resources(self) -> dict:
         resources = default_resources(self.paths)
         resources["mlflow"] = resources["mlflow"].model_copy(
-            update={"tracking_uri": self.store.tracking_uri, "registry_uri": self.store.registry_uri,
-                    "artifact_root": self.store.artifact_root}
+            update={
+                "tracking_uri": self.store.tracking_uri,
+                "registry_uri": self.store.registry_uri,
+                "artifact_root": self.store.artifact_root,
+            }
         )
         return resources
 

@@ -14,7 +14,6 @@ evaluation of every upstream gate passed *for that very snapshot, frame or candi
 across runs, whether the UI, the CLI or an automation condition asks for the downstream asset.
 """
 
-
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,12 +29,14 @@ from ml_platform.lifecycle.spec import ModelSpec, resolve_ref
 
 # Infrastructure is uncertain (a tracking server restarts, a disk stalls): retry it with backoff.
 # Evidence is not: every ContractViolation or PromotionBlocked fails the step with allow_retries=False.
-INFRASTRUCTURE_RETRY = dg.RetryPolicy(max_retries=3, delay=2.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+INFRASTRUCTURE_RETRY = dg.RetryPolicy(
+    max_retries=3, delay=2.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 FEATURE_GATE = "feature_contract_holds"
 
 SNAPSHOT_GATE_DESCRIPTIONS = {
-    "schema_holds": "The snapshot satisfies the model's pandera raw-data contract (columns, types, ranges, categories).",
+    "schema_holds": "The snapshot satisfies the model's pandera raw-data contract (columns, types, ranges).",
     "has_enough_rows": "The snapshot has at least the spec's min_rows rows.",
     "has_no_nulls": "No nulls in the key, label, feature, segment or event-time columns.",
     "labels_are_known": "Every label is a declared class, and every declared class occurs.",
@@ -78,7 +79,13 @@ class ModelKeys:
 
 
 TRANSIENT_MLFLOW_CODES = {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED", "ABORTED"}
-TRANSIENT_MARKERS = ("connection refused", "max retries exceeded", "database is locked", "timed out", "temporarily unavailable")
+TRANSIENT_MARKERS = (
+    "connection refused",
+    "max retries exceeded",
+    "database is locked",
+    "timed out",
+    "temporarily unavailable",
+)
 
 
 def is_transient(error: BaseException) -> bool:
@@ -130,9 +137,7 @@ def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict:
     return {name: value.value for name, value in event.asset_materialization.metadata.items()}
 
 
-def unpassed_gates(
-    instance: dg.DagsterInstance, required: Sequence[tuple[dg.AssetCheckKey, str, str]]
-) -> list[str]:
+def unpassed_gates(instance: dg.DagsterInstance, required: Sequence[tuple[dg.AssetCheckKey, str, str]]) -> list[str]:
     """Which required gates have not passed for the given subject, and why, one line each.
 
     ``required`` holds (check key, metadata field naming the subject, the subject's id). A check
@@ -144,7 +149,11 @@ def unpassed_gates(
     for key, field, subject in required:
         name = f"{key.asset_key.to_user_string()}:{key.name}"
         record = records.get(key)
-        evaluation = record.event.dagster_event.event_specific_data if record and record.event and record.event.dagster_event else None
+        evaluation = (
+            record.event.dagster_event.event_specific_data
+            if record and record.event and record.event.dagster_event
+            else None
+        )
         if not isinstance(evaluation, dg.AssetCheckEvaluation):
             problems.append(f"{name} has no completed evaluation (it never ran, or its run stopped before it)")
             continue
@@ -201,7 +210,8 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         key=keys.snapshot,
         group_name=spec.dagster_name,
         kinds={"parquet"},
-        description=f"An immutable, content-addressed snapshot of {spec.name!r}'s landing files, verified on every read.",
+        description=f"An immutable, content-addressed snapshot of {spec.name!r}'s landing files, "
+        "verified on every read.",
         retry_policy=INFRASTRUCTURE_RETRY,
     )
     def dataset_snapshot(context: dg.AssetExecutionContext, platform: PlatformHome) -> dg.MaterializeResult:
@@ -228,7 +238,9 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         ],
         name=f"{spec.dagster_name}_snapshot_gates",
     )
-    def snapshot_checks(context: dg.AssetCheckExecutionContext, platform: PlatformHome) -> Iterator[dg.AssetCheckResult]:
+    def snapshot_checks(
+        context: dg.AssetCheckExecutionContext, platform: PlatformHome
+    ) -> Iterator[dg.AssetCheckResult]:
         from ml_platform.lifecycle.snapshot import load_snapshot
 
         snapshot_id = latest_metadata(context.instance, keys.snapshot)["snapshot_id"]
@@ -257,7 +269,9 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
             require_gates(context.instance, "validated_features", spec.name, required_snapshot_gates(snapshot_id))
             snapshot, frame = load_snapshot(paths.snapshots(spec.name), snapshot_id)
             features = build_feature_frame(frame, spec, resolve_ref(spec.contract))
-            source = SourceFile(f"snapshot:{snapshot_id}", snapshot.data_sha256, snapshot.data_file.stat().st_size, snapshot.rows)
+            source = SourceFile(
+                f"snapshot:{snapshot_id}", snapshot.data_sha256, snapshot.data_file.stat().st_size, snapshot.rows
+            )
             stored = take_snapshot(features, [source], paths.features(spec.name))
         counts = features.groupby(["split", spec.label], observed=True).size()
         return dg.MaterializeResult(
@@ -268,7 +282,9 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
                 "split_digest": split_digest(features["split"]),
                 "train_rows": int((features["split"] == "train").sum()),
                 "test_rows": int((features["split"] == "test").sum()),
-                "rows_per_split_and_label": dg.MetadataValue.json({f"{s}/{label}": int(n) for (s, label), n in counts.items()}),
+                "rows_per_split_and_label": dg.MetadataValue.json(
+                    {f"{s}/{label}": int(n) for (s, label), n in counts.items()}
+                ),
                 "split": dg.MetadataValue.json(spec.split.model_dump()),
             },
             data_version=dg.DataVersion(stored.snapshot_id),
@@ -288,26 +304,34 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
             _, frame = load_snapshot(platform.paths().features(spec.name), features_id)
         contract = resolve_ref(spec.feature_contract or spec.contract)
         subject = f"validated_features {spec.name!r} {features_id[:12]}"
-        return check_result(keys.features, contracts.schema_holds(frame, contract, subject, FEATURE_GATE), "features_id", features_id)
+        return check_result(
+            keys.features, contracts.schema_holds(frame, contract, subject, FEATURE_GATE), "features_id", features_id
+        )
 
     @dg.asset(
         key=keys.candidate,
         deps=[keys.features],
         group_name=spec.dagster_name,
         kinds={"sklearn", "mlflow"},
-        description="The spec's pipeline trained on the training rows, scored with its baseline and the champion on the "
-        "same test rows, and recorded in MLflow with its data version, code version, parameters and metrics.",
+        description="The spec's pipeline trained on the training rows, scored with its baseline and the champion "
+        "on the same test rows, and recorded in MLflow with its data version, code version, parameters and metrics.",
         retry_policy=INFRASTRUCTURE_RETRY,
     )
-    def candidate_model(context: dg.AssetExecutionContext, platform: PlatformHome, mlflow: MlflowStore) -> dg.MaterializeResult:
+    def candidate_model(
+        context: dg.AssetExecutionContext, platform: PlatformHome, mlflow: MlflowStore
+    ) -> dg.MaterializeResult:
         from ml_platform.defs.training_step import train_candidate
 
         upstream = latest_metadata(context.instance, keys.features)
         with evidence_failures("candidate_model", spec.name):
             require_gates(
-                context.instance, "candidate_model", spec.name,
-                [*required_snapshot_gates(upstream["snapshot_id"]),
-                 (dg.AssetCheckKey(keys.features, FEATURE_GATE), "features_id", upstream["features_id"])],
+                context.instance,
+                "candidate_model",
+                spec.name,
+                [
+                    *required_snapshot_gates(upstream["snapshot_id"]),
+                    (dg.AssetCheckKey(keys.features, FEATURE_GATE), "features_id", upstream["features_id"]),
+                ],
             )
             return train_candidate(context, spec, platform.paths(), mlflow.store(), upstream)
 
@@ -344,7 +368,10 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         required = [
             *required_snapshot_gates(candidate["snapshot_id"]),
             (dg.AssetCheckKey(keys.features, FEATURE_GATE), "features_id", candidate["features_id"]),
-            *[(dg.AssetCheckKey(keys.candidate, name), "mlflow_run_id", candidate["mlflow_run_id"]) for name in model_gates],
+            *[
+                (dg.AssetCheckKey(keys.candidate, name), "mlflow_run_id", candidate["mlflow_run_id"])
+                for name in model_gates
+            ],
         ]
         with evidence_failures("registry_entry", spec.name):
             require_gates(context.instance, "registry_entry", spec.name, required)

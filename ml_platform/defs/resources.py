@@ -1,6 +1,5 @@
 """Resources: where the platform home and the MLflow store are, as typed Dagster config."""
 
-
 from pathlib import Path
 
 import dagster as dg

@@ -17,7 +17,9 @@ from ml_platform.lifecycle.training import CandidateReport, evaluate, fit_baseli
 from ml_platform.settings import PlatformPaths
 
 
-def train_candidate(context, spec: ModelSpec, paths: PlatformPaths, store: Store, upstream: dict) -> dg.MaterializeResult:
+def train_candidate(
+    context, spec: ModelSpec, paths: PlatformPaths, store: Store, upstream: dict
+) -> dg.MaterializeResult:
     features_id, snapshot_id = upstream["features_id"], upstream["snapshot_id"]
     stored, features = load_snapshot(paths.features(spec.name), features_id)
     context.log.info(f"fitting {spec.pipeline} on {upstream['train_rows']:,} training rows")
@@ -29,7 +31,9 @@ def train_candidate(context, spec: ModelSpec, paths: PlatformPaths, store: Store
     champion = current_champion(store, spec.name)
     champion_eval, champion_error = None, None
     if champion is not None:
-        context.log.info(f"re-scoring champion v{champion.version} on the candidate's {candidate.test_rows:,} test rows")
+        context.log.info(
+            f"re-scoring champion v{champion.version} on the candidate's {candidate.test_rows:,} test rows"
+        )
         champion_model = load_version(store, spec.name, champion.version)
         try:
             champion_eval = evaluate(champion_model, features, spec)
@@ -42,12 +46,23 @@ def train_candidate(context, spec: ModelSpec, paths: PlatformPaths, store: Store
     code = lineage.code_version()
     fingerprint = lineage.candidate_fingerprint(snapshot_id, code, spec.params_digest())
     logged = log_candidate(
-        store, spec, pipeline, features, report,
-        snapshot_id=snapshot_id, snapshot_file=str(stored.data_file), features_id=features_id,
-        split_digest=upstream["split_digest"], code=code, fingerprint=fingerprint, dagster_run_id=context.run_id,
+        store,
+        spec,
+        pipeline,
+        features,
+        report,
+        snapshot_id=snapshot_id,
+        snapshot_file=str(stored.data_file),
+        features_id=features_id,
+        split_digest=upstream["split_digest"],
+        code=code,
+        fingerprint=fingerprint,
+        dagster_run_id=context.run_id,
     )
-    context.log.info(f"candidate logged as MLflow run {logged.run_id}: {spec.policy.comparison_metric}="
-                     f"{candidate.metric(spec.policy.comparison_metric):.4f}")
+    context.log.info(
+        f"candidate logged as MLflow run {logged.run_id}: {spec.policy.comparison_metric}="
+        f"{candidate.metric(spec.policy.comparison_metric):.4f}"
+    )
     return dg.MaterializeResult(
         metadata={
             "mlflow_run_id": logged.run_id,
@@ -69,14 +84,23 @@ def train_candidate(context, spec: ModelSpec, paths: PlatformPaths, store: Store
 
 
 def _metrics_table(report: CandidateReport, spec: ModelSpec) -> str:
-    contenders = [("candidate", report.candidate), (f"baseline DummyClassifier({report.baseline_strategy})", report.baseline)]
+    contenders = [
+        ("candidate", report.candidate),
+        (f"baseline DummyClassifier({report.baseline_strategy})", report.baseline),
+    ]
     if report.champion:
         contenders.append((f"champion v{report.champion_version}", report.champion))
     metrics = ("accuracy", "f1_weighted", "f1_macro", "balanced_accuracy")
     table = "| model | " + " | ".join(metrics) + " |\n|---|" + "---|" * len(metrics) + "\n"
-    table += "".join(f"| {name} | " + " | ".join(f"{e.metric(m):.4f}" for m in metrics) + " |\n" for name, e in contenders)
+    table += "".join(
+        f"| {name} | " + " | ".join(f"{e.metric(m):.4f}" for m in metrics) + " |\n" for name, e in contenders
+    )
     if report.candidate.f1_per_segment:
-        table += "\n| segment | test rows | candidate F1 |" + (" champion F1 |" if report.champion else "") + "\n|---|---|---|"
+        table += (
+            "\n| segment | test rows | candidate F1 |"
+            + (" champion F1 |" if report.champion else "")
+            + "\n|---|---|---|"
+        )
         table += "---|\n" if report.champion else "\n"
         for segment, f1 in report.candidate.f1_per_segment.items():
             row = f"| {segment} | {report.candidate.rows_per_segment.get(segment, 0):,} | {f1:.4f} |"

@@ -55,17 +55,22 @@ class GateResult:
     def summary(self) -> str:
         """One line per violated rule, or a one-line pass statement."""
         if self.passed:
-            return f"{self.gate} passed on {self.subject} ({len(self.rules)} rules){': ' + self.note if self.note else ''}"
+            return (
+                f"{self.gate} passed on {self.subject} ({len(self.rules)} rules){': ' + self.note if self.note else ''}"
+            )
         lines = [f"{self.gate} failed on {self.subject}:"]
-        lines += [f"  - {r.rule}: observed {_fmt(r.observed)}, required {r.required}" + (f" ({r.note})" if r.note else "")
-                  for r in self.violations]
+        lines += [
+            f"  - {r.rule}: observed {_fmt(r.observed)}, required {r.required}" + (f" ({r.note})" if r.note else "")
+            for r in self.violations
+        ]
         return "\n".join(lines)
 
     def table(self) -> str:
         """The gate as a Markdown table, the form Dagster's UI renders."""
         head = "| rule | observed | required | passed |\n|---|---|---|---|\n"
         body = "".join(
-            f"| {r.rule} | {_fmt(r.observed)} | {r.required} | {'yes' if r.passed else '**NO**'} |\n" for r in self.rules
+            f"| {r.rule} | {_fmt(r.observed)} | {r.required} | {'yes' if r.passed else '**NO**'} |\n"
+            for r in self.rules
         )
         return head + body + (f"\n{self.note}\n" if self.note else "")
 

@@ -38,9 +38,17 @@ def code_version(root: Path = PROJECT_ROOT) -> CodeVersion:
     if stamped:
         return CodeVersion(stamped, False, "ML_PLATFORM_CODE_VERSION")
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True)
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
-                                text=True, timeout=10, check=True)
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        )
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return CodeVersion("unknown", True, "no git repository")
     return CodeVersion(commit.stdout.strip(), bool(status.stdout.strip()), "git")

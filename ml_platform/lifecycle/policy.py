@@ -26,8 +26,13 @@ def beats_trivial_baseline(report: CandidateReport, spec: ModelSpec, subject: st
     """A model at chance level must never pass, however low the absolute floors are set."""
     metric, margin = spec.policy.comparison_metric, spec.policy.baseline_margin
     observed, baseline = report.candidate.metric(metric), report.baseline.metric(metric)
-    rule = Rule(f"{metric} over DummyClassifier({report.baseline_strategy})", observed, f"> {baseline:.4f} + {margin}", observed > baseline + margin,
-                f"baseline {baseline:.4f}")
+    rule = Rule(
+        f"{metric} over DummyClassifier({report.baseline_strategy})",
+        observed,
+        f"> {baseline:.4f} + {margin}",
+        observed > baseline + margin,
+        f"baseline {baseline:.4f}",
+    )
     return GateResult("beats_trivial_baseline", subject, (rule,))
 
 
@@ -36,8 +41,13 @@ def no_worse_than_champion(report: CandidateReport, spec: ModelSpec, subject: st
     metric, tolerance = spec.policy.comparison_metric, spec.policy.champion_tolerance
     observed = report.candidate.metric(metric)
     if report.champion_error:
-        rule = Rule(f"{metric} vs champion v{report.champion_version}", observed, "a champion scored on this split", False,
-                    f"the champion could not be re-scored: {report.champion_error}")
+        rule = Rule(
+            f"{metric} vs champion v{report.champion_version}",
+            observed,
+            "a champion scored on this split",
+            False,
+            f"the champion could not be re-scored: {report.champion_error}",
+        )
         return GateResult("no_worse_than_champion", subject, (rule,))
     if report.champion is None:
         rule = Rule(f"{metric} vs champion", observed, "no champion yet", True, "first model: nothing to compare with")

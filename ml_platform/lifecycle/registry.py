@@ -122,7 +122,9 @@ def register_candidate(
     if existing is not None:
         is_champion = champion is not None and champion.version == existing
         return Registration(
-            existing, False, None,
+            existing,
+            False,
+            None,
             f"no-op: version {existing} already holds this candidate (same snapshot, code and parameters)"
             + ("; it is the champion" if is_champion else "; it is not the champion and stays so"),
         )
@@ -135,13 +137,19 @@ def register_candidate(
         )
     if not _registered_model_exists(client, model):
         try:
-            client.create_registered_model(model, description=f"ml_platform model {model!r}; champion moves only through gates")
+            client.create_registered_model(
+                model, description=f"ml_platform model {model!r}; champion moves only through gates"
+            )
         except MlflowException as error:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
     promoted_at = datetime.now(UTC).isoformat(timespec="seconds")
-    version_tags = {**{k: _tag_value(v) for k, v in tags.items()}, f"{TAG}fingerprint": fingerprint,
-                    f"{TAG}promoted_at": promoted_at, f"{TAG}previous_champion": current or "none"}
+    version_tags = {
+        **{k: _tag_value(v) for k, v in tags.items()},
+        f"{TAG}fingerprint": fingerprint,
+        f"{TAG}promoted_at": promoted_at,
+        f"{TAG}previous_champion": current or "none",
+    }
     created = client.create_model_version(model, source=model_uri, run_id=run_id, tags=version_tags)
     version = str(created.version)
     if current:
@@ -149,7 +157,9 @@ def register_candidate(
         client.set_model_version_tag(model, current, f"{TAG}replaced_by", version)
         client.set_model_version_tag(model, current, f"{TAG}replaced_at", promoted_at)
     client.set_registered_model_alias(model, CHAMPION, version)
-    note = f"version {version} is now champion" + (f"; version {current} is previous-champion" if current else " (first champion)")
+    note = f"version {version} is now champion" + (
+        f"; version {current} is previous-champion" if current else " (first champion)"
+    )
     return Registration(version, True, current, note)
 
 

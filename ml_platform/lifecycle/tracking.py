@@ -66,21 +66,26 @@ def log_candidate(
     columns = [*spec.features, spec.label]
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-{snapshot_id[:8]}", tags=tags) as run:
         mlflow.log_params({f"param.{k}": v for k, v in spec.params.items()})
-        mlflow.log_params({
-            "pipeline": spec.pipeline,
-            "features": ",".join(spec.features),
-            "label": spec.label,
-            "split.test_fraction": spec.split.test_fraction,
-            "split.seed": spec.split.seed,
-            "split.stratified": spec.split.stratified,
-            "train_rows": len(train),
-            "test_rows": len(test),
-        })
+        mlflow.log_params(
+            {
+                "pipeline": spec.pipeline,
+                "features": ",".join(spec.features),
+                "label": spec.label,
+                "split.test_fraction": spec.split.test_fraction,
+                "split.seed": spec.split.seed,
+                "split.stratified": spec.split.stratified,
+                "train_rows": len(train),
+                "test_rows": len(test),
+            }
+        )
         mlflow.log_metrics(_metrics(report))
         for frame, context in ((train, "training"), (test, "evaluation")):
             dataset = mlflow.data.from_pandas(
-                frame[columns], source=snapshot_file, targets=spec.label,
-                name=f"{spec.name}-{snapshot_id[:12]}-{context}", digest=snapshot_id[:36],
+                frame[columns],
+                source=snapshot_file,
+                targets=spec.label,
+                name=f"{spec.name}-{snapshot_id[:12]}-{context}",
+                digest=snapshot_id[:36],
             )
             mlflow.log_input(dataset, context=context)
         mlflow.log_dict(report.as_dict(), "evaluation/report.json")

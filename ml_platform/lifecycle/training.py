@@ -75,7 +75,9 @@ class CandidateReport:
         )
 
 
-def train_test_frames(features: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
+def train_test_frames(
+    features: pd.DataFrame, spec: ModelSpec
+) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
     train = features[features[SPLIT_COLUMN] == "train"]
     test = features[features[SPLIT_COLUMN] == "test"]
     columns = list(spec.features)
@@ -109,7 +111,9 @@ def evaluate(predictor, features: pd.DataFrame, spec: ModelSpec) -> Evaluation:
             mask = segment_values == segment
             rows_per_segment[segment] = int(mask.sum())
             if mask.any():
-                per_segment[segment] = float(f1_score(truth[mask], predicted[mask], average="weighted", zero_division=0))
+                per_segment[segment] = float(
+                    f1_score(truth[mask], predicted[mask], average="weighted", zero_division=0)
+                )
     return Evaluation(
         accuracy=float(accuracy_score(truth, predicted)),
         f1_weighted=float(f1_score(truth, predicted, average="weighted", zero_division=0)),

@@ -44,7 +44,9 @@ def test_run_promotes_then_stops_a_partial_export_and_explain_traces_the_champio
     from ml_platform.models.conversion.demo_data import generate
 
     (home / "landing" / "conversion" / "demo-seed1.csv").unlink()
-    generate(3000, seed=2, regions=("us-east",), days=2).to_csv(home / "landing" / "conversion" / "partial.csv", index=False)
+    generate(3000, seed=2, regions=("us-east",), days=2).to_csv(
+        home / "landing" / "conversion" / "partial.csv", index=False
+    )
     assert main(["run", "conversion"]) == EXIT_GATE_FAILED
     out = capsys.readouterr().out
     assert "[FAIL] conversion/dataset_snapshot:has_every_segment" in out

@@ -47,7 +47,9 @@ def test_normal_data_promotes_then_a_partial_export_and_a_weaker_candidate_leave
 
     # the evidence is all still there: three complete snapshots, no partial one, one registered version
     assert sorted(p.name.startswith(".tmp") for p in snapshots.iterdir()) == [False, False, False]
-    assert [str(v.version) for v in platform.store.client().search_model_versions(f"name='{platform.spec.name}'")] == ["1"]
+    assert [str(v.version) for v in platform.store.client().search_model_versions(f"name='{platform.spec.name}'")] == [
+        "1"
+    ]
     assert len(list_landing_files(platform.landing)) == 1
 
 

@@ -111,8 +111,11 @@ def test_registry_entry_refuses_a_candidate_whose_gates_never_ran(make_platform)
     defs = model_definitions(platform.spec)
     without_model_gates = dg.AssetSelection.assets(platform.keys.candidate, platform.keys.registry).without_checks()
     result = dg.materialize(
-        [*defs.assets, *defs.asset_checks], instance=platform.instance, resources=platform.resources(),
-        selection=without_model_gates, raise_on_error=False,
+        [*defs.assets, *defs.asset_checks],
+        instance=platform.instance,
+        resources=platform.resources(),
+        selection=without_model_gates,
+        raise_on_error=False,
     )
     assert not result.success
     assert "no completed evaluation" in failure_messages(result)
@@ -135,7 +138,9 @@ def test_an_identical_candidate_is_not_registered_twice(make_platform):
 def test_a_better_candidate_moves_champion_and_keeps_the_previous_one_reachable(make_platform):
     platform = make_platform(params=WEAK)
     base_policy = platform.spec.policy
-    platform.spec = platform.spec.model_copy(update={"policy": base_policy.model_copy(update={"min_metrics": {"accuracy": 0.5}, "min_segment_f1": 0.0})})
+    platform.spec = platform.spec.model_copy(
+        update={"policy": base_policy.model_copy(update={"min_metrics": {"accuracy": 0.5}, "min_segment_f1": 0.0})}
+    )
     platform.land(generate(3000, seed=1))
     assert platform.materialize().success
 

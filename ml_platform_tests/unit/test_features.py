@@ -52,9 +52,7 @@ def test_typed_frame_coerces_csv_like_strings(iris_raw):
 
 def test_typed_frame_coerces_conversion_numbers_and_timestamps_from_text(conversion_raw):
     head = conversion_raw.head(50)
-    as_text = head.astype(
-        {c: str for c in ["price", "discount", "pages_viewed", "time_on_site_s", "converted"]}
-    )
+    as_text = head.astype({c: str for c in ["price", "discount", "pages_viewed", "time_on_site_s", "converted"]})
     as_text["event_time"] = head["event_time"].map(lambda t: t.isoformat())
     typed = typed_frame(as_text, ConversionRecord, "conversion")
     assert typed["pages_viewed"].dtype == "int64"
@@ -200,9 +198,7 @@ class _OpenContract(pa.DataFrameModel):
 
 
 def test_feature_frame_refuses_data_that_already_has_a_split_column(iris_raw):
-    with pytest.raises(
-        ContractViolation, match=r"validated_features 'iris': the data already has a column 'split'"
-    ):
+    with pytest.raises(ContractViolation, match=r"validated_features 'iris': the data already has a column 'split'"):
         build_feature_frame(iris_raw.assign(split="train"), IRIS, _OpenContract)
 
 

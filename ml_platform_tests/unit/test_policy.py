@@ -131,9 +131,8 @@ def test_baseline_gate_names_the_baseline_strategy():
 def test_baseline_gate_fails_a_chance_level_candidate():
     result = beats_trivial_baseline(report(chance_level()), SPEC, SUBJECT)
     assert not result.passed
-    assert (
-        "f1_macro over DummyClassifier(prior): observed 0.3600, required > 0.3600 + 0.05 (baseline 0.3600)"
-        in (result.summary())
+    assert "f1_macro over DummyClassifier(prior): observed 0.3600, required > 0.3600 + 0.05 (baseline 0.3600)" in (
+        result.summary()
     )
 
 
@@ -213,9 +212,7 @@ def test_champion_that_could_not_be_rescored_fails_the_gate():
 
 
 def test_champion_error_wins_over_a_stale_champion_evaluation():
-    stale = report(
-        champion=evaluation(f1_macro=0.1), champion_version="4", champion_error="input schema changed"
-    )
+    stale = report(champion=evaluation(f1_macro=0.1), champion_version="4", champion_error="input schema changed")
     assert not no_worse_than_champion(stale, SPEC, SUBJECT).passed
 
 

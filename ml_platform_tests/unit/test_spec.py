@@ -96,9 +96,7 @@ def test_refused_name_is_quoted_in_the_message():
 
 @pytest.mark.parametrize("share", [-0.01, 1.01, 2.0])
 def test_segment_share_outside_unit_interval_is_refused(share):
-    with pytest.raises(
-        ValidationError, match=rf"segment 'eu': min_share {share} is not a fraction in \[0, 1\]"
-    ):
+    with pytest.raises(ValidationError, match=rf"segment 'eu': min_share {share} is not a fraction in \[0, 1\]"):
         Segments(column="region", min_share={"us": 0.1, "eu": share})
 
 
@@ -107,9 +105,7 @@ def test_segment_shares_summing_above_one_are_refused():
         Segments(column="region", min_share={"us": 0.6, "eu": 0.5})
 
 
-@pytest.mark.parametrize(
-    "shares", [{"us": 0.5, "eu": 0.5}, {"us": 0.0}, {"us": 1.0}, {"a": 0.25, "b": 0.25, "c": 0.5}]
-)
+@pytest.mark.parametrize("shares", [{"us": 0.5, "eu": 0.5}, {"us": 0.0}, {"us": 1.0}, {"a": 0.25, "b": 0.25, "c": 0.5}])
 def test_segment_shares_summing_to_at_most_one_are_accepted(shares):
     assert Segments(column="region", min_share=shares).min_share == shares
 
@@ -131,9 +127,7 @@ def test_label_listed_as_a_feature_is_refused():
 
 def test_segment_floor_without_segments_is_refused():
     policy = {"min_metrics": {"accuracy": 0.9}, "min_segment_f1": 0.6}
-    with pytest.raises(
-        ValidationError, match="policy.min_segment_f1 is set but the spec declares no segments"
-    ):
+    with pytest.raises(ValidationError, match="policy.min_segment_f1 is set but the spec declares no segments"):
         ModelSpec(**spec_fields(policy=policy))
 
 
@@ -162,9 +156,7 @@ BAD_REFERENCES = [
 @pytest.mark.parametrize("field", ["contract", "feature_contract", "pipeline"])
 @pytest.mark.parametrize("ref", BAD_REFERENCES)
 def test_bad_import_references_are_refused(field, ref):
-    with pytest.raises(
-        ValidationError, match="is not an import reference of the form 'package.module:attribute'"
-    ):
+    with pytest.raises(ValidationError, match="is not an import reference of the form 'package.module:attribute'"):
         ModelSpec(**spec_fields(**{field: ref}))
 
 
@@ -291,9 +283,7 @@ def test_params_digest_ignores_what_training_is_not_told(overrides):
     assert variant(CONVERSION, **overrides).params_digest() == CONVERSION.params_digest()
 
 
-@pytest.mark.parametrize(
-    ("name", "dagster_name"), [("iris", "iris"), ("churn-v2", "churn_v2"), ("a-b-c", "a_b_c")]
-)
+@pytest.mark.parametrize(("name", "dagster_name"), [("iris", "iris"), ("churn-v2", "churn_v2"), ("a-b-c", "a_b_c")])
 def test_dagster_name_replaces_dashes(name, dagster_name):
     assert ModelSpec(**spec_fields(name=name)).dagster_name == dagster_name
 
@@ -308,9 +298,7 @@ def test_resolve_ref_returns_the_named_attribute():
 
 
 def test_resolve_ref_names_a_missing_attribute():
-    with pytest.raises(
-        ImportError, match=r"module 'ml_platform.models.iris.pipeline' has no attribute 'nope'"
-    ):
+    with pytest.raises(ImportError, match=r"module 'ml_platform.models.iris.pipeline' has no attribute 'nope'"):
         resolve_ref("ml_platform.models.iris.pipeline:nope")
 
 

@@ -160,10 +160,7 @@ def test_iris_baseline_is_at_chance_level(iris_features, iris_model):
     result = evaluate(baseline, iris_features, IRIS)
     assert result.balanced_accuracy == pytest.approx(1 / 3, abs=0.15)
     assert result.accuracy < 0.5
-    assert (
-        evaluate(iris_model, iris_features, IRIS).f1_weighted
-        > result.f1_weighted + IRIS.policy.baseline_margin
-    )
+    assert evaluate(iris_model, iris_features, IRIS).f1_weighted > result.f1_weighted + IRIS.policy.baseline_margin
 
 
 def test_conversion_baseline_is_at_chance_level(conversion_features, conversion_model):
@@ -178,9 +175,7 @@ def test_conversion_baseline_is_at_chance_level(conversion_features, conversion_
 def test_baseline_ignores_the_features(conversion_features, conversion_test_rows):
     baseline = fit_baseline(conversion_features, CONVERSION)
     shuffled = conversion_test_rows.sample(frac=1.0, random_state=1).set_axis(conversion_test_rows.index)
-    np.testing.assert_array_equal(
-        baseline.predict_proba(conversion_test_rows), baseline.predict_proba(shuffled)
-    )
+    np.testing.assert_array_equal(baseline.predict_proba(conversion_test_rows), baseline.predict_proba(shuffled))
 
 
 # --- behaviour of the conversion model ---------------------------------------------------------------------
@@ -193,18 +188,12 @@ def mean_conversion(model, rows: pd.DataFrame) -> float:
 @pytest.mark.parametrize("extra_pages", [1, 3])
 def test_more_pages_viewed_raise_predicted_conversion(conversion_model, conversion_test_rows, extra_pages):
     engaged = conversion_test_rows.assign(pages_viewed=conversion_test_rows["pages_viewed"] + extra_pages)
-    assert (
-        mean_conversion(conversion_model, engaged)
-        > mean_conversion(conversion_model, conversion_test_rows) + 0.02
-    )
+    assert mean_conversion(conversion_model, engaged) > mean_conversion(conversion_model, conversion_test_rows) + 0.02
 
 
 def test_higher_price_lowers_predicted_conversion(conversion_model, conversion_test_rows):
     pricier = conversion_test_rows.assign(price=conversion_test_rows["price"] * 1.5)
-    assert (
-        mean_conversion(conversion_model, pricier)
-        < mean_conversion(conversion_model, conversion_test_rows) - 0.05
-    )
+    assert mean_conversion(conversion_model, pricier) < mean_conversion(conversion_model, conversion_test_rows) - 0.05
 
 
 def test_session_id_is_not_a_feature(conversion_model, conversion_features):
@@ -220,9 +209,7 @@ def test_session_id_is_not_a_feature(conversion_model, conversion_features):
 
 def test_predictions_do_not_depend_on_the_batch(conversion_model, conversion_test_rows):
     whole = conversion_model.predict_proba(conversion_test_rows)
-    one_by_one = np.vstack(
-        [conversion_model.predict_proba(conversion_test_rows.iloc[[i]]) for i in range(20)]
-    )
+    one_by_one = np.vstack([conversion_model.predict_proba(conversion_test_rows.iloc[[i]]) for i in range(20)])
     np.testing.assert_allclose(one_by_one, whole[:20])
 
 
@@ -250,15 +237,11 @@ def test_candidate_fingerprint_is_stable():
     ids=["snapshot", "commit", "dirty", "params"],
 )
 def test_candidate_fingerprint_changes_with_each_input(snapshot_id, code, params_digest):
-    assert candidate_fingerprint(snapshot_id, code, params_digest) != candidate_fingerprint(
-        "snap-1", CODE, "params-1"
-    )
+    assert candidate_fingerprint(snapshot_id, code, params_digest) != candidate_fingerprint("snap-1", CODE, "params-1")
 
 
 def test_candidate_fingerprint_changes_with_the_spec_params_digest():
-    retuned = CONVERSION.model_validate(
-        CONVERSION.model_dump() | {"params": {**CONVERSION.params, "max_iter": 10}}
-    )
+    retuned = CONVERSION.model_validate(CONVERSION.model_dump() | {"params": {**CONVERSION.params, "max_iter": 10}})
     assert candidate_fingerprint("snap-1", CODE, retuned.params_digest()) != candidate_fingerprint(
         "snap-1", CODE, CONVERSION.params_digest()
     )

@@ -48,7 +48,8 @@ def generate(
     logit = (
         -3.9
         + region_base
-        + 2.2 * np.log1p(pages) - 0.03 * pages**1.5
+        + 2.2 * np.log1p(pages)
+        - 0.03 * pages**1.5
         + 0.6 * np.tanh(time_on_site / 300.0)
         - 1.6 * (np.log(price) - 4.0)
         + discount_effect * discount
@@ -56,16 +57,18 @@ def generate(
         + 0.8 * returning
     )
     converted = (rng.random(rows) < 1.0 / (1.0 + np.exp(-SHARPNESS * (logit - 0.5)))).astype(int)
-    frame = pd.DataFrame({
-        "session_id": [f"s-{seed}-{i:09d}" for i in range(rows)],
-        "event_time": event_time,
-        "region": region,
-        "device": device,
-        "price": price,
-        "discount": discount,
-        "pages_viewed": pages.astype(int),
-        "time_on_site_s": time_on_site,
-        "returning_customer": returning,
-        "converted": converted,
-    })
+    frame = pd.DataFrame(
+        {
+            "session_id": [f"s-{seed}-{i:09d}" for i in range(rows)],
+            "event_time": event_time,
+            "region": region,
+            "device": device,
+            "price": price,
+            "discount": discount,
+            "pages_viewed": pages.astype(int),
+            "time_on_site_s": time_on_site,
+            "returning_customer": returning,
+            "converted": converted,
+        }
+    )
     return frame.sort_values("event_time", ignore_index=True)
