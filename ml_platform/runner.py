@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from ml_platform.settings import PlatformPaths, ensure_dagster_home
 
 
+CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 @dataclass
 class GateLine:
     asset: str
@@ -54,7 +57,7 @@ def run_model(model: str, paths: PlatformPaths | None = None) -> RunOutcome:
 
     job = build_definitions(paths).resolve_job_def(f"{spec.dagster_name}_lifecycle")
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=CONSOLE_INFO)
         outcome = RunOutcome(model, result.run_id, result.success)
         for evaluation in result.get_asset_check_evaluations():
             outcome.gates.append(

@@ -15,6 +15,7 @@ across runs, whether the UI, the CLI or an automation condition asks for the dow
 """
 
 import json
+import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -164,7 +165,8 @@ def unpassed_gates(instance: dg.DagsterInstance, required: Sequence[tuple[dg.Ass
                 f"not on {subject[:12]}…: run the check on this {field.removesuffix('_id')}"
             )
         elif not evaluation.passed:
-            problems.append(f"{name} FAILED: {evaluation.description or 'see the check evidence'}")
+            detail = textwrap.indent(evaluation.description or "see the check evidence", "    ").lstrip()
+            problems.append(f"{name} FAILED: {detail}")
     return problems
 
 

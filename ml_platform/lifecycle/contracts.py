@@ -8,6 +8,7 @@ events — are separate gates, each reading its thresholds from the ``ModelSpec`
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -16,6 +17,7 @@ from ml_platform.lifecycle.evidence import GateResult, Rule, capped
 from ml_platform.lifecycle.spec import ModelSpec
 
 MAX_FAILURE_CASES = 20
+CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of ours an exporter's clock may run
 
 
 def schema_holds(frame: pd.DataFrame, contract, subject: str, gate: str = "schema_holds") -> GateResult:
@@ -26,25 +28,69 @@ def schema_holds(frame: pd.DataFrame, contract, subject: str, gate: str = "schem
         contract.validate(frame, lazy=True)
     except SchemaErrors as errors:
         cases = errors.failure_cases
-        rules = []
-        for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
-            examples = group["failure_case"].dropna().astype(str).unique().tolist()
-            rules.append(
-                Rule(
-                    rule=f"column {column if pd.notna(column) else '(frame)'}: {check}",
-                    observed=f"{len(group):,} failing value(s), e.g. {capped(examples, 3)}",
-                    required=str(check),
-                    passed=False,
-                )
-            )
         table = cases.head(MAX_FAILURE_CASES)[["column", "check", "failure_case", "index"]].astype(str)
-        return GateResult(gate, subject, tuple(rules), details={"failure_cases": table.to_dict("records")})
-    return GateResult(gate, subject, (Rule(f"{contract.__name__} holds", "valid", "valid", True),))
+        rules = tuple(_schema_rules(cases, contract.__name__))
+        return GateResult(gate, subject, rules, details={"failure_cases": table.to_dict("records")})
+    shape = f"{len(frame):,} rows x {len(frame.columns)} columns valid"
+    rule = Rule(f"{contract.__name__} holds", shape, "every rule of the contract", True)
+    return GateResult(gate, subject, (rule,))
+
+
+def _schema_rules(cases: pd.DataFrame, contract: str) -> list[Rule]:
+    """One rule per broken (column, check), the frame's missing and unexpected columns first.
+
+    A column whose values cannot be coerced to its type is reported once, by that coercion: its dtype
+    check, and any value check that crashed on the wrong type, only repeat the same failure.
+    """
+    rules = []
+    on_frame = cases["schema_context"].astype(str).eq("DataFrameSchema")
+    for check, group in cases[on_frame].groupby("check", sort=False):
+        found = group["failure_case"].dropna().astype(str).unique().tolist()
+        if check == "column_in_dataframe":
+            rules.append(
+                Rule("required columns present", f"missing {capped(found)}", f"every column of {contract}", False)
+            )
+        elif check == "column_in_schema":
+            rules.append(
+                Rule("no unexpected columns", f"unexpected {capped(found)}", f"only the columns of {contract}", False)
+            )
+        else:
+            rules.append(Rule(f"frame: {check}", _failing_values(group, found), str(check), False))
+    on_columns = cases[~on_frame]
+    coercion_failed = on_columns["check"].astype(str).str.startswith("coerce_dtype(")
+    uncoercible = set(on_columns.loc[coercion_failed, "column"])
+    for (column, check), group in on_columns.groupby(["column", "check"], dropna=False, sort=False):
+        check = str(check)
+        repeats_coercion = check.startswith("dtype(") or group["index"].isna().all()
+        if column in uncoercible and not check.startswith("coerce_dtype(") and repeats_coercion:
+            continue
+        found = group["failure_case"].dropna().astype(str).unique().tolist()
+        observed = _failing_values(group, found)
+        rules.append(Rule(f"column {column}: {check}", observed, _expectation(check), False))
+    return rules
+
+
+def _failing_values(group: pd.DataFrame, found: list[str]) -> str:
+    rows = group["index"].dropna().drop_duplicates().tolist()
+    where = f" in rows {capped(rows, 3)}" if rows else ""
+    if not found:
+        return f"{len(group):,} null value(s){where}"
+    return f"{len(group):,} failing value(s), e.g. {capped(found, 3)}{where}"
+
+
+def _expectation(check: str) -> str:
+    """A pandera check name as the expectation a reader understands."""
+    if match := re.fullmatch(r"coerce_dtype\('(.+)'\)", check):
+        return f"every value convertible to {match[1]}"
+    if match := re.fullmatch(r"dtype\('(.+)'\)", check):
+        return f"dtype {match[1]}"
+    return {"not_nullable": "no nulls", "field_uniqueness": "unique values"}.get(check, check)
 
 
 def has_enough_rows(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> GateResult:
     rows = len(frame)
-    return GateResult("has_enough_rows", subject, (Rule("rows", rows, f">= {spec.min_rows:,}", rows >= spec.min_rows),))
+    rule = Rule("rows", rows, f">= {spec.min_rows:,} (min_rows)", rows >= spec.min_rows)
+    return GateResult("has_enough_rows", subject, (rule,))
 
 
 def has_no_nulls(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> GateResult:
@@ -52,20 +98,21 @@ def has_no_nulls(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> GateResu
     rules = []
     for column in spec.required_columns:
         if column not in frame.columns:
-            rules.append(Rule(f"column {column} present", "missing", "present", False))
+            rules.append(_missing_column(column))
             continue
-        nulls = int(frame[column].isna().sum())
-        rules.append(Rule(f"nulls in {column}", nulls, "0", nulls == 0))
+        rows = frame.index[frame[column].isna()]
+        note = f"e.g. rows {capped(rows.tolist(), 3)}" if len(rows) else ""
+        rules.append(Rule(f"nulls in {column}", len(rows), "0", rows.empty, note))
     return GateResult("has_no_nulls", subject, tuple(rules))
 
 
 def keys_are_unique(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> GateResult:
     key = spec.key_column
     if key not in frame.columns:
-        return GateResult("keys_are_unique", subject, (Rule(f"column {key} present", "missing", "present", False),))
+        return GateResult("keys_are_unique", subject, (_missing_column(key),))
     duplicated = frame[key][frame[key].duplicated(keep=False)]
     examples = duplicated.astype(str).unique().tolist()
-    note = f"duplicated {key} values: {capped(examples)}" if examples else ""
+    note = f"{len(duplicated):,} rows share {capped(examples)}" if examples else ""
     rule = Rule(f"duplicate {key} values", int(duplicated.nunique()), "0", duplicated.empty, note)
     return GateResult("keys_are_unique", subject, (rule,))
 
@@ -73,23 +120,30 @@ def keys_are_unique(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> GateR
 def labels_are_known(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> GateResult:
     """Every label is one of the declared classes, and every declared class occurs."""
     if spec.label not in frame.columns:
-        return GateResult("labels_are_known", subject, (Rule(f"column {spec.label} present", "missing", "present", False),))
+        return GateResult("labels_are_known", subject, (_missing_column(spec.label),))
     labels = frame[spec.label].dropna()
-    allowed = {str(v) for v in spec.label_values}
+    if pd.api.types.is_float_dtype(labels) and labels.mod(1).eq(0).all():
+        labels = labels.astype("int64")  # a null turns a CSV's integer column into floats: 1.0 is class 1
+    allowed = sorted({_label_text(v) for v in spec.label_values})
     observed = labels.astype(str)
-    unknown = sorted(set(observed.unique()) - allowed)
-    absent = sorted(allowed - set(observed.unique()))
     counts = observed.value_counts()
-    return GateResult(
-        "labels_are_known",
-        subject,
-        (
-            Rule("unknown label values", capped(unknown) if unknown else "none", f"only {sorted(allowed)}", not unknown,
-                 f"{int(counts[unknown].sum()):,} rows" if unknown else ""),
-            Rule("declared classes present", f"{len(allowed) - len(absent)} of {len(allowed)}", f"all of {sorted(allowed)}",
-                 not absent, f"missing {absent}" if absent else ""),
+    unknown = sorted(set(counts.index) - set(allowed))
+    absent = sorted(set(allowed) - set(counts.index))
+    present = f"{len(allowed) - len(absent)} of {len(allowed)}"
+    rules = (
+        Rule(
+            "unknown label values",
+            capped(unknown) if unknown else "none",
+            f"only {allowed}",
+            not unknown,
+            f"{int(counts[unknown].sum()):,} rows" if unknown else "",
         ),
-        details={"label_counts": {str(k): int(v) for k, v in counts.items()}},
+        Rule(
+            "declared classes present", present, f"all of {allowed}", not absent, f"missing {absent}" if absent else ""
+        ),
+    )
+    return GateResult(
+        "labels_are_known", subject, rules, details={"label_counts": {str(k): int(v) for k, v in counts.items()}}
     )
 
 
@@ -97,9 +151,10 @@ def has_every_segment(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> Gat
     """The gate that stops a partial export: each expected segment with at least its share of rows."""
     segments = spec.segments
     if segments.column not in frame.columns:
-        return GateResult("has_every_segment", subject, (Rule(f"column {segments.column} present", "missing", "present", False),))
+        return GateResult("has_every_segment", subject, (_missing_column(segments.column),))
+    expected = sorted(segments.min_share)
     total = len(frame)
-    counts = frame[segments.column].astype(str).value_counts()
+    counts = frame[segments.column].dropna().astype(str).value_counts()
     rules = []
     for segment, min_share in segments.min_share.items():
         rows = int(counts.get(segment, 0))
@@ -112,12 +167,41 @@ def has_every_segment(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> Gat
                 rows > 0 and share >= min_share,
             )
         )
-    unexpected = sorted(set(counts.index) - set(segments.min_share))
-    rules.append(Rule(f"unexpected {segments.column} values", capped(unexpected) if unexpected else "none", "none", not unexpected))
-    covered = sorted(s for s in segments.min_share if counts.get(s, 0) > 0)
-    note = f"segments present: {covered}"
-    return GateResult("has_every_segment", subject, tuple(rules), note,
-                      details={"rows_per_segment": {str(k): int(v) for k, v in counts.items()}})
+    covered = [segment for segment in expected if counts.get(segment, 0) > 0]
+    absent = [segment for segment in expected if segment not in covered]
+    note = f"missing {absent}: the snapshot covers only {covered}{_time_span(frame, spec)}"
+    rules.append(
+        Rule(
+            f"{segments.column} values present",
+            capped(covered, 10),
+            f"all of {expected}",
+            not absent,
+            f"{note}. Is this a partial export?" if absent else "",
+        )
+    )
+    unexpected = sorted(set(counts.index) - set(expected))
+    rules.append(
+        Rule(
+            f"unexpected {segments.column} values",
+            capped(unexpected) if unexpected else "none",
+            f"none outside {expected}",
+            not unexpected,
+        )
+    )
+    return GateResult(
+        "has_every_segment",
+        subject,
+        tuple(rules),
+        f"segments present: {covered}",
+        details={"rows_per_segment": {str(k): int(v) for k, v in counts.items()}},
+    )
+
+
+def _time_span(frame: pd.DataFrame, spec: ModelSpec) -> str:
+    if not spec.freshness or spec.freshness.column not in frame.columns:
+        return ""
+    times = event_time(frame, spec.freshness.column).dropna()
+    return f" from {times.min():%Y-%m-%d} to {times.max():%Y-%m-%d}" if not times.empty else ""
 
 
 def event_time(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -126,21 +210,36 @@ def event_time(frame: pd.DataFrame, column: str) -> pd.Series:
 
 
 def is_fresh(frame: pd.DataFrame, spec: ModelSpec, subject: str, now: datetime) -> GateResult:
+    """The newest event is recent enough to train on, and not stamped in the future."""
     freshness = spec.freshness
     if freshness.column not in frame.columns:
-        return GateResult("is_fresh", subject, (Rule(f"column {freshness.column} present", "missing", "present", False),))
+        return GateResult("is_fresh", subject, (_missing_column(freshness.column),))
     times = event_time(frame, freshness.column).dropna()
     if times.empty:
-        return GateResult("is_fresh", subject, (Rule(f"newest {freshness.column}", "no parseable timestamps", "a timestamp", False),))
+        rule = Rule(f"newest {freshness.column}", "no parseable timestamps", "an ISO 8601 timestamp", False)
+        return GateResult("is_fresh", subject, (rule,))
     newest, oldest = times.max(), times.min()
-    age = pd.Timestamp(now) - newest
+    now = pd.Timestamp(now)
+    age = now - newest
+    max_age = f"<= {_fmt_age(freshness.max_age)} (max_age)"
     rules = (
-        Rule(f"age of newest {freshness.column}", _fmt_age(age), f"<= {_fmt_age(freshness.max_age)}", age <= freshness.max_age,
-             f"newest event {newest.isoformat()}"),
-        Rule(f"newest {freshness.column} not in the future", newest.isoformat(), f"<= {pd.Timestamp(now).isoformat()}",
-             newest <= pd.Timestamp(now) + timedelta(minutes=5)),
+        Rule(
+            f"age of newest {freshness.column}",
+            _fmt_age(age),
+            max_age,
+            age <= freshness.max_age,
+            f"newest event {newest.isoformat()}, now {now.isoformat()}",
+        ),
+        Rule(
+            f"newest {freshness.column} not in the future",
+            newest.isoformat(),
+            f"<= {now.isoformat()}",
+            newest <= now + CLOCK_SKEW,
+        ),
     )
-    return GateResult("is_fresh", subject, rules, details={"event_time_range": [oldest.isoformat(), newest.isoformat()]})
+    return GateResult(
+        "is_fresh", subject, rules, details={"event_time_range": [oldest.isoformat(), newest.isoformat()]}
+    )
 
 
 def snapshot_gates(frame: pd.DataFrame, spec: ModelSpec, contract, subject: str, now: datetime) -> list[GateResult]:
@@ -166,6 +265,17 @@ def snapshot_gate_names(spec: ModelSpec) -> list[str]:
     names += ["has_every_segment"] if spec.segments else []
     names += ["is_fresh"] if spec.freshness else []
     return names
+
+
+def _missing_column(column: str) -> Rule:
+    return Rule(f"column {column} present", "missing", "present", False)
+
+
+def _label_text(value) -> str:
+    """A declared class as text, the way ``labels_are_known`` compares labels: 1.0 is the class 1."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _fmt_age(age: timedelta) -> str:

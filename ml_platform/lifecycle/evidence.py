@@ -63,6 +63,8 @@ class GateResult:
             f"  - {r.rule}: observed {_fmt(r.observed)}, required {r.required}" + (f" ({r.note})" if r.note else "")
             for r in self.violations
         ]
+        if self.note:
+            lines.append(f"  ({self.note})")
         return "\n".join(lines)
 
     def table(self) -> str:

@@ -83,7 +83,8 @@ def list_landing_files(landing: Path) -> list[Path]:
     if not landing.is_dir():
         return []
     return sorted(
-        p for p in landing.iterdir()
+        p
+        for p in landing.iterdir()
         if p.is_file() and p.suffix.lower() in LANDING_SUFFIXES and not p.name.startswith((".", "_"))
     )
 
@@ -106,12 +107,42 @@ def _check_csv_not_truncated(path: Path, header_fields: int) -> None:
         )
 
 
+def _first_invalid_utf8(path: Path) -> str:
+    """Where a file stops being UTF-8, as "byte 0x.. at offset N (line L)".
+
+    The decoding error pandas raises counts offsets from the start of its read buffer, not of the file.
+    """
+    offset, line, pending = 0, 1, b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(FILE_CHUNK_BYTES):
+            data = pending + chunk
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as error:
+                if error.reason != "unexpected end of data":
+                    return _invalid_byte(data, error.start, offset, line)
+                data, pending = data[: error.start], data[error.start :]  # a character cut by the chunk
+            else:
+                pending = b""
+            offset, line = offset + len(data), line + data.count(b"\n")
+    return _invalid_byte(pending, 0, offset, line) if pending else "a byte"
+
+
+def _invalid_byte(data: bytes, start: int, offset: int, line: int) -> str:
+    line += data[:start].count(b"\n")
+    return f"byte 0x{data[start]:02x} at offset {offset + start:,} (line {line})"
+
+
 def read_landing_file(path: Path) -> pd.DataFrame:
     """Read one CSV or Parquet file, turning every reader error into one that names the file."""
+    kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
     try:
-        if path.suffix.lower() == ".csv":
-            if path.stat().st_size == 0:
-                raise ContractViolation(f"landing file {path.name!r} is empty (0 bytes): expected a CSV header and rows")
+        if path.stat().st_size == 0:
+            raise ContractViolation(
+                f"landing file {path.name!r} is empty (0 bytes): expected a {kind} file with a header and "
+                "rows. Re-export the file."
+            )
+        if kind == "CSV":
             frame = pd.read_csv(path, encoding="utf-8")
             _check_csv_not_truncated(path, len(frame.columns))
         else:
@@ -119,15 +150,21 @@ def read_landing_file(path: Path) -> pd.DataFrame:
     except ContractViolation:
         raise
     except UnicodeDecodeError as error:
-        raise ContractViolation(f"landing file {path.name!r} is not UTF-8 text ({error.reason} at byte {error.start})") from error
+        raise ContractViolation(
+            f"landing file {path.name!r} is not UTF-8 text: {_first_invalid_utf8(path)} is not valid UTF-8 "
+            f"({error.reason}). Re-export the file as UTF-8."
+        ) from error
     except Exception as error:  # pandas and pyarrow raise many types for one cause: a broken file
         raise ContractViolation(
-            f"landing file {path.name!r} cannot be read as {path.suffix.lstrip('.').upper()}: "
-            f"{type(error).__name__}: {str(error).strip()[:300]}"
+            f"landing file {path.name!r} cannot be read as {kind}: "
+            f"{type(error).__name__}: {str(error).strip().rstrip('.')[:300]}. Re-export the file completely."
         ) from error
     unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:")]
     if unnamed:
-        raise ContractViolation(f"landing file {path.name!r} has columns without a name in its header: {capped(unnamed)}")
+        raise ContractViolation(
+            f"landing file {path.name!r} has columns without a name in its header: {capped(unnamed)} "
+            "(expected a name for every column). Re-export the file with a full header."
+        )
     return frame
 
 
@@ -137,28 +174,61 @@ def read_landing(landing: Path, model: str) -> tuple[pd.DataFrame, list[SourceFi
     if not files:
         raise ContractViolation(
             f"dataset_snapshot {model!r}: no landing files in {landing} (expected at least one "
-            f"{'/'.join(LANDING_SUFFIXES)} file). Run `ml-platform demo-data {model}` or copy the export there."
+            f"{'/'.join(LANDING_SUFFIXES)} file). Run `ml-platform demo-data {model}` or copy the export "
+            "there."
         )
     frames, sources = [], []
     for path in files:
         frame = read_landing_file(path)
         if frames and list(frame.columns) != list(frames[0].columns):
             if set(frame.columns) != set(frames[0].columns):
-                raise ContractViolation(
-                    f"landing file {path.name!r} has columns {capped(sorted(map(str, frame.columns)), 12)}, but "
-                    f"{files[0].name!r} has {capped(sorted(map(str, frames[0].columns)), 12)}: all files of one "
-                    "snapshot must share one header"
-                )
+                raise _header_mismatch(path, frame, files[0], frames[0])
             frame = frame[list(frames[0].columns)]
         frames.append(frame)
         sources.append(SourceFile(path.name, file_sha256(path), path.stat().st_size, len(frame)))
-    data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    data = _storable(pd.concat(frames, ignore_index=True)) if len(frames) > 1 else frames[0]
     if data.empty:
         raise ContractViolation(
-            f"dataset_snapshot {model!r}: the landing files {capped([s.name for s in sources])} hold a header "
-            "but no rows (expected at least one row)"
+            f"dataset_snapshot {model!r}: the landing files {capped([s.name for s in sources])} hold a "
+            "header but no rows (expected at least one row). Is the export complete?"
         )
     return data, sources
+
+
+def _header_mismatch(path: Path, frame: pd.DataFrame, first: Path, reference: pd.DataFrame) -> ContractViolation:
+    """The error for a file whose columns are not those of the first file, naming what differs."""
+    missing = sorted(map(str, set(reference.columns) - set(frame.columns)))
+    extra = sorted(map(str, set(frame.columns) - set(reference.columns)))
+    differences = [f"lacks {capped(missing)}"] * bool(missing) + [f"adds {capped(extra)}"] * bool(extra)
+    return ContractViolation(
+        f"landing file {path.name!r} has a different header from {first.name!r}: it "
+        f"{' and '.join(differences)} (expected the same columns in every file of one snapshot). "
+        "Re-export the files with one header."
+    )
+
+
+def _storable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Keep as text each column whose files disagreed on its type, so the frame can be stored as Parquet.
+
+    A CSV carries no types and a Parquet file does: concatenating a CSV's text timestamps with a Parquet
+    file's timestamps gives one column of mixed objects, which Parquet cannot hold. As text (nulls kept),
+    the values read as they do in the CSV, and the contract's coercion types them like any CSV column.
+    """
+    import pyarrow as pa
+
+    mixed = []
+    for column in frame.columns[frame.dtypes.map(pd.api.types.is_object_dtype)]:
+        try:
+            pa.array(frame[column], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            mixed.append(column)
+    if not mixed:
+        return frame
+    return frame.assign(**{column: _as_text(frame[column]) for column in mixed})
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    return values.map(lambda value: value if pd.isna(value) else str(value)).astype("str")
 
 
 def take_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path) -> Snapshot:
@@ -172,7 +242,7 @@ def take_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path
     staging.mkdir()
     try:
         data_file = staging / "data.parquet"
-        frame.to_parquet(data_file, index=False)
+        _write_parquet(frame, data_file)
         snapshot = Snapshot(
             snapshot_id=snapshot_id,
             path=final,
@@ -198,16 +268,31 @@ def take_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _write_parquet(frame: pd.DataFrame, data_file: Path) -> None:
+    import pyarrow as pa
+
+    try:
+        frame.to_parquet(data_file, index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+        raise ContractViolation(
+            f"the frame cannot be stored as Parquet: {type(error).__name__}: {str(error)[:300]} "
+            "(expected one type per column)"
+        ) from error
+
+
 def read_manifest(path: Path) -> Snapshot:
     try:
         manifest = json.loads((path / "manifest.json").read_text())
-    except (OSError, ValueError) as error:
-        raise SnapshotCorrupted(f"snapshot {path.name}: manifest.json is missing or unreadable ({error})") from error
-    manifest["path"] = path
-    manifest["columns"] = tuple(manifest["columns"])
-    manifest["sources"] = tuple(SourceFile(**s) for s in manifest["sources"])
-    manifest.pop("reused", None)
-    return Snapshot(**manifest)
+        manifest["path"] = path
+        manifest["columns"] = tuple(manifest["columns"])
+        manifest["sources"] = tuple(SourceFile(**s) for s in manifest["sources"])
+        manifest.pop("reused", None)
+        return Snapshot(**manifest)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SnapshotCorrupted(
+            f"snapshot {path.name}: {path / 'manifest.json'} is missing or unreadable "
+            f"({type(error).__name__}: {error}). Take a new snapshot from the landing files."
+        ) from error
 
 
 def load_snapshot(root: Path, snapshot_id: str) -> tuple[Snapshot, pd.DataFrame]:
@@ -216,12 +301,22 @@ def load_snapshot(root: Path, snapshot_id: str) -> tuple[Snapshot, pd.DataFrame]
     if not path.is_dir():
         raise ContractViolation(f"snapshot {snapshot_id} does not exist under {root}")
     snapshot = read_manifest(path)
-    found = file_sha256(snapshot.data_file)
-    if snapshot.snapshot_id != snapshot_id or found != snapshot.data_sha256:
+    if snapshot.snapshot_id != snapshot_id:
         raise SnapshotCorrupted(
-            f"snapshot {snapshot_id}: {snapshot.data_file} has sha256 {found[:16]}…, but its manifest recorded "
-            f"{snapshot.data_sha256[:16]}…. The file was changed after it was written; it will not be used. "
-            "Take a new snapshot from the landing files."
+            f"snapshot {snapshot_id}: {path / 'manifest.json'} describes snapshot {snapshot.snapshot_id}: "
+            "the folder was renamed or its manifest replaced; it will not be used. Take a new snapshot."
+        )
+    if not snapshot.data_file.is_file():
+        raise SnapshotCorrupted(
+            f"snapshot {snapshot_id}: {snapshot.data_file} is missing (expected the data file its manifest "
+            "describes). Take a new snapshot from the landing files."
+        )
+    found = file_sha256(snapshot.data_file)
+    if found != snapshot.data_sha256:
+        raise SnapshotCorrupted(
+            f"snapshot {snapshot_id}: {snapshot.data_file} has sha256 {found[:16]}…, but its manifest "
+            f"recorded {snapshot.data_sha256[:16]}…. The file was changed after it was written; it will not "
+            "be used. Take a new snapshot from the landing files."
         )
     return snapshot, pd.read_parquet(snapshot.data_file)
 

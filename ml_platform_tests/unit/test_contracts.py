@@ -1,0 +1,305 @@
+"""Unit tests of the data gates on small hand-made frames: each passes, fails, and reports every violation."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_platform.lifecycle import contracts
+from ml_platform.models import CONVERSION
+from ml_platform.models.conversion.contract import DEVICES, ConversionFeatures, ConversionRecord
+from ml_platform.models.conversion.spec import REGIONS
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+SPEC = CONVERSION.model_copy(update={"min_rows": 10})
+SUBJECT = "dataset_snapshot 'conversion' abc123"
+
+
+def sessions(rows: int = 10) -> pd.DataFrame:
+    """Ten valid sessions, two per region, both labels, the newest an hour old: every gate passes."""
+    index = np.arange(rows)
+    return pd.DataFrame(
+        {
+            "session_id": [f"s-{i}" for i in index],
+            "event_time": [(NOW - timedelta(hours=1 + int(i))).isoformat() for i in index],
+            "region": [REGIONS[i % len(REGIONS)] for i in index],
+            "device": [DEVICES[i % len(DEVICES)] for i in index],
+            "price": 20.0 + index,
+            "discount": np.where(index % 2 == 0, 0.0, 0.25),
+            "pages_viewed": 1 + index,
+            "time_on_site_s": 30.0 * index,
+            "returning_customer": index % 3 == 0,
+            "converted": index % 2,
+        }
+    )
+
+
+def rules(result) -> dict[str, contracts.Rule]:
+    return {rule.rule: rule for rule in result.rules}
+
+
+def violated(result) -> dict[str, contracts.Rule]:
+    return {rule.rule: rule for rule in result.violations}
+
+
+def test_every_gate_passes_on_valid_sessions():
+    results = contracts.snapshot_gates(sessions(), SPEC, ConversionRecord, SUBJECT, now=NOW)
+
+    assert [r.gate for r in results] == contracts.snapshot_gate_names(SPEC)
+    assert [r.gate for r in results if not r.passed] == []
+    assert all(r.subject == SUBJECT for r in results)
+
+
+def test_the_gate_list_follows_the_spec():
+    bare = SPEC.model_copy(update={"key_column": None, "segments": None, "freshness": None})
+    expected = ["schema_holds", "has_enough_rows", "has_no_nulls", "labels_are_known"]
+    assert contracts.snapshot_gate_names(bare) == expected
+
+
+# schema_holds
+
+
+def test_schema_holds_passes_and_names_the_contract():
+    result = contracts.schema_holds(sessions(), ConversionRecord, SUBJECT)
+    assert result.passed
+    assert rules(result)["ConversionRecord holds"].observed == "10 rows x 10 columns valid"
+
+
+def test_schema_holds_reports_every_broken_column_at_once():
+    frame = sessions().drop(columns=["device"]).assign(coupon="X").astype({"price": object})
+    frame.loc[3, "price"] = "abc"
+    frame.loc[4, "region"] = "mars"
+    frame.loc[5, "discount"] = 0.95
+
+    result = contracts.schema_holds(frame, ConversionRecord, SUBJECT)
+
+    assert not result.passed
+    found = {rule: (found.observed, found.required) for rule, found in violated(result).items()}
+    assert found == {  # price is reported once, by its coercion, not again by its dtype and range checks
+        "required columns present": ("missing ['device']", "every column of ConversionRecord"),
+        "no unexpected columns": ("unexpected ['coupon']", "only the columns of ConversionRecord"),
+        "column price: coerce_dtype('float64')": (
+            "1 failing value(s), e.g. ['abc'] in rows [3]",
+            "every value convertible to float64",
+        ),
+        f"column region: isin({list(REGIONS)})": (
+            "1 failing value(s), e.g. ['mars'] in rows [4]",
+            f"isin({list(REGIONS)})",
+        ),
+        "column discount: less_than_or_equal_to(0.9)": (
+            "1 failing value(s), e.g. ['0.95'] in rows [5]",
+            "less_than_or_equal_to(0.9)",
+        ),
+    }
+    case = {"column": "price", "check": "coerce_dtype('float64')", "failure_case": "abc", "index": "3"}
+    assert case in result.details["failure_cases"]
+    summary = result.summary()
+    assert summary.startswith(f"schema_holds failed on {SUBJECT}:")
+    assert "observed missing ['device'], required every column of ConversionRecord" in summary
+
+
+def test_schema_holds_reports_nulls_with_their_rows():
+    frame = sessions()
+    frame.loc[[2, 7], "price"] = np.nan
+
+    found = violated(contracts.schema_holds(frame, ConversionRecord, SUBJECT))
+
+    assert found["column price: not_nullable"].observed == "2 null value(s) in rows [2, 7]"
+    assert found["column price: not_nullable"].required == "no nulls"
+
+
+def test_schema_holds_under_another_gate_name_for_the_feature_contract():
+    features = sessions().assign(split=["train"] * 7 + ["test", "test", "validation"])
+
+    result = contracts.schema_holds(features, ConversionFeatures, SUBJECT, gate="feature_contract_holds")
+
+    assert result.gate == "feature_contract_holds"
+    [rule] = result.violations
+    assert rule.rule == "column split: isin(['train', 'test'])"
+    assert rule.observed == "1 failing value(s), e.g. ['validation'] in rows [9]"
+
+
+def test_schema_holds_lets_a_crash_through():
+    class Broken:
+        __name__ = "Broken"
+
+        @staticmethod
+        def validate(frame, lazy):
+            raise RuntimeError("pandera is broken")
+
+    with pytest.raises(RuntimeError, match="pandera is broken"):  # a crashed check is not a failed check
+        contracts.schema_holds(sessions(), Broken, SUBJECT)
+
+
+# has_enough_rows
+
+
+def test_has_enough_rows():
+    assert contracts.has_enough_rows(sessions(10), SPEC, SUBJECT).passed
+
+    result = contracts.has_enough_rows(sessions(3), SPEC, SUBJECT)
+
+    assert not result.passed
+    assert (violated(result)["rows"].observed, violated(result)["rows"].required) == (3, ">= 10 (min_rows)")
+    assert "rows: observed 3, required >= 10 (min_rows)" in result.summary()
+
+
+# has_no_nulls
+
+
+def test_has_no_nulls_passes_and_checks_every_required_column():
+    result = contracts.has_no_nulls(sessions(), SPEC, SUBJECT)
+    assert result.passed
+    assert len(result.rules) == len(SPEC.required_columns)
+
+
+def test_has_no_nulls_reports_every_column_with_nulls():
+    frame = sessions()
+    frame.loc[[1, 4], "price"] = np.nan
+    frame.loc[6, "converted"] = None
+    frame = frame.drop(columns=["device"])
+
+    found = violated(contracts.has_no_nulls(frame, SPEC, SUBJECT))
+
+    assert set(found) == {"nulls in price", "nulls in converted", "column device present"}
+    assert (found["nulls in price"].observed, found["nulls in price"].required) == (2, "0")
+    assert found["nulls in price"].note == "e.g. rows [1, 4]"
+    assert found["nulls in converted"].observed == 1
+    assert found["column device present"].observed == "missing"
+
+
+# labels_are_known
+
+
+def test_labels_are_known_passes_and_counts_the_classes():
+    result = contracts.labels_are_known(sessions(), SPEC, SUBJECT)
+    assert result.passed
+    assert result.details["label_counts"] == {"0": 5, "1": 5}
+
+
+def test_labels_are_known_reports_an_unknown_and_an_absent_class_at_once():
+    frame = sessions().assign(converted=[0, 2, 0, 2, 0, 2, 0, 0, 0, 0])
+
+    found = violated(contracts.labels_are_known(frame, SPEC, SUBJECT))
+
+    unknown = found["unknown label values"]
+    assert (unknown.observed, unknown.required, unknown.note) == ("['2']", "only ['0', '1']", "3 rows")
+    absent = found["declared classes present"]
+    assert (absent.observed, absent.required, absent.note) == ("1 of 2", "all of ['0', '1']", "missing ['1']")
+
+
+def test_labels_are_known_reads_float_coded_labels_as_their_classes():
+    frame = sessions()
+    frame["converted"] = frame["converted"].astype(float)
+    frame.loc[0, "converted"] = np.nan  # what one empty cell does to a CSV's integer column
+
+    result = contracts.labels_are_known(frame, SPEC, SUBJECT)
+
+    assert result.passed, result.summary()  # the null is has_no_nulls' to report, not an unknown '0.0'
+
+
+def test_labels_are_known_names_a_missing_label_column():
+    result = contracts.labels_are_known(sessions().drop(columns=["converted"]), SPEC, SUBJECT)
+    assert violated(result)["column converted present"].observed == "missing"
+
+
+# keys_are_unique
+
+
+def test_keys_are_unique():
+    assert contracts.keys_are_unique(sessions(), SPEC, SUBJECT).passed
+
+    keys = ["s-0", "s-1", "s-1", "s-3", "s-4", "s-4", "s-4", "s-7", "s-8", "s-9"]
+    frame = sessions().assign(session_id=keys)
+    rule = violated(contracts.keys_are_unique(frame, SPEC, SUBJECT))["duplicate session_id values"]
+
+    assert (rule.observed, rule.required) == (2, "0")
+    assert rule.note == "5 rows share ['s-1', 's-4']"
+
+
+def test_keys_are_unique_names_a_missing_key_column():
+    result = contracts.keys_are_unique(sessions().drop(columns=["session_id"]), SPEC, SUBJECT)
+    assert violated(result)["column session_id present"].observed == "missing"
+
+
+# has_every_segment
+
+
+def test_has_every_segment_passes_and_counts_rows_per_segment():
+    result = contracts.has_every_segment(sessions(), SPEC, SUBJECT)
+    assert result.passed
+    assert result.details["rows_per_segment"] == dict.fromkeys(REGIONS, 2)
+    assert rules(result)["region 'apac' share"].observed == "20.0% (2 rows)"
+
+
+def test_has_every_segment_names_the_missing_segments_of_a_partial_export():
+    frame = sessions().assign(region="us-east")
+
+    result = contracts.has_every_segment(frame, SPEC, SUBJECT)
+
+    found = violated(result)
+    missing = ["us-west", "eu-west", "eu-central", "apac"]
+    assert list(found) == [*(f"region '{region}' share" for region in missing), "region values present"]
+    for region in missing:
+        assert (found[f"region '{region}' share"].observed, found[f"region '{region}' share"].required) == (
+            "0.0% (0 rows)",
+            ">= 5.0% of 10",
+        )
+    coverage = found["region values present"]
+    assert coverage.observed == "['us-east']"
+    assert coverage.required == f"all of {sorted(REGIONS)}"
+    assert coverage.note == (
+        "missing ['apac', 'eu-central', 'eu-west', 'us-west']: the snapshot covers only ['us-east'] "
+        "from 2026-11-27 to 2026-11-27. Is this a partial export?"
+    )
+    assert "Is this a partial export?" in result.summary()
+
+
+def test_has_every_segment_fails_a_segment_below_its_share():
+    frame = pd.concat([sessions(10), sessions(40).query("region != 'apac'")], ignore_index=True)
+
+    [rule] = violated(contracts.has_every_segment(frame, SPEC, SUBJECT)).values()
+
+    assert rule.rule == "region 'apac' share"
+    assert (rule.observed, rule.required) == ("4.8% (2 rows)", ">= 5.0% of 42")
+
+
+def test_has_every_segment_reports_an_unknown_segment():
+    frame = sessions()
+    frame.loc[0, "region"] = "mars"
+
+    found = violated(contracts.has_every_segment(frame, SPEC, SUBJECT))
+
+    assert list(found) == ["unexpected region values"]
+    assert found["unexpected region values"].observed == "['mars']"
+
+
+# is_fresh
+
+
+def test_is_fresh_passes_on_recent_events():
+    result = contracts.is_fresh(sessions(), SPEC, SUBJECT, now=NOW)
+    assert result.passed
+    assert rules(result)["age of newest event_time"].observed == "1.0 hours"
+    assert result.details["event_time_range"][1] == "2026-11-27T11:00:00+00:00"
+
+
+def test_is_fresh_fails_when_the_newest_event_is_too_old():
+    result = contracts.is_fresh(sessions(), SPEC, SUBJECT, now=NOW + timedelta(days=10))
+
+    rule = violated(result)["age of newest event_time"]
+    assert (rule.observed, rule.required) == ("10.0 days", "<= 3.0 days (max_age)")
+    assert rule.note.startswith("newest event 2026-11-27T11:00:00+00:00")
+
+
+def test_is_fresh_fails_on_events_in_the_future():
+    result = contracts.is_fresh(sessions(), SPEC, SUBJECT, now=NOW - timedelta(hours=2))
+
+    rule = violated(result)["newest event_time not in the future"]
+    assert (rule.observed, rule.required) == ("2026-11-27T11:00:00+00:00", "<= 2026-11-27T10:00:00+00:00")
+
+
+def test_is_fresh_fails_without_a_parseable_event_time():
+    result = contracts.is_fresh(sessions().assign(event_time="yesterday"), SPEC, SUBJECT, now=NOW)
+    assert violated(result)["newest event_time"].observed == "no parseable timestamps"

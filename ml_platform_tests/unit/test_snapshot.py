@@ -1,0 +1,299 @@
+"""Unit tests of the snapshot store and the landing reader: content ids, atomic writes, every bad file."""
+
+import json
+import os
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from ml_platform.lifecycle import snapshot as snapshots
+from ml_platform.lifecycle.contracts import schema_holds
+from ml_platform.lifecycle.evidence import ContractViolation, SnapshotCorrupted
+from ml_platform.lifecycle.snapshot import (
+    SourceFile,
+    content_id,
+    load_snapshot,
+    read_landing,
+    read_landing_file,
+    take_snapshot,
+)
+from ml_platform.models.conversion.contract import ConversionRecord
+from ml_platform.models.conversion.demo_data import generate
+
+END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+SOURCES = [SourceFile("export.csv", "0" * 64, 100, 3)]
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    return pd.DataFrame({"id": ["a", "b", "c"], "value": [1.0, 2.5, 3.0], "count": [1, 2, 3]})
+
+
+@pytest.fixture
+def sessions() -> pd.DataFrame:
+    return generate(rows=40, seed=7, end=END)
+
+
+@pytest.fixture
+def landing(tmp_path):
+    folder = tmp_path / "landing"
+    folder.mkdir()
+    return folder
+
+
+def entries(root) -> list[str]:
+    return sorted(os.listdir(root)) if root.exists() else []
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+# content_id
+
+
+def test_content_id_is_the_same_for_the_same_data(frame):
+    assert content_id(frame) == content_id(frame.copy())
+
+
+def test_content_id_does_not_depend_on_column_order(frame):
+    assert content_id(frame) == content_id(frame[["count", "value", "id"]])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda f: f.assign(value=[1.0, 2.5, 3.5]),
+        lambda f: f.rename(columns={"count": "total"}),
+        lambda f: f.astype({"count": "float64"}),
+        lambda f: f.iloc[:2],
+    ],
+    ids=["one-value", "column-name", "dtype", "one-row-fewer"],
+)
+def test_content_id_differs_for_different_data(frame, change):
+    assert content_id(change(frame)) != content_id(frame)
+
+
+# take_snapshot
+
+
+def test_take_snapshot_writes_data_and_manifest(frame, tmp_path):
+    root = tmp_path / "snapshots"
+    snapshot = take_snapshot(frame, SOURCES, root)
+
+    assert entries(root) == [snapshot.snapshot_id]
+    assert snapshot.snapshot_id == content_id(frame)
+    assert not snapshot.reused
+    assert entries(snapshot.path) == ["data.parquet", "manifest.json"]
+    manifest = json.loads((snapshot.path / "manifest.json").read_text())
+    assert manifest["snapshot_id"] == snapshot.snapshot_id
+    assert manifest["rows"] == 3
+    assert manifest["columns"] == ["id", "value", "count"]
+    assert manifest["sources"] == [{"name": "export.csv", "sha256": "0" * 64, "bytes": 100, "rows": 3}]
+    assert manifest["data_sha256"] == snapshots.file_sha256(snapshot.data_file)
+    pd.testing.assert_frame_equal(pd.read_parquet(snapshot.data_file), frame)
+
+
+def test_a_second_snapshot_of_the_same_frame_reuses_the_first(frame, tmp_path):
+    root = tmp_path / "snapshots"
+    first = take_snapshot(frame, SOURCES, root)
+    written = (first.path / "manifest.json").stat().st_mtime_ns
+
+    second = take_snapshot(frame[["count", "id", "value"]].copy(), SOURCES, root)
+
+    assert second.reused
+    assert second.snapshot_id == first.snapshot_id
+    assert second.data_sha256 == first.data_sha256
+    assert entries(root) == [first.snapshot_id]
+    assert (first.path / "manifest.json").stat().st_mtime_ns == written
+
+
+def test_a_frame_parquet_cannot_hold_leaves_no_folder_behind(tmp_path):
+    root = tmp_path / "snapshots"
+    times = pd.Series(["2026-11-27", pd.Timestamp("2026-11-27", tz="UTC")], dtype=object)
+    mixed = pd.DataFrame({"event_time": times})
+
+    with pytest.raises(ContractViolation, match=r"cannot be stored as Parquet.*event_time"):
+        take_snapshot(mixed, SOURCES, root)
+
+    assert entries(root) == []  # neither a snapshot nor a .tmp-* folder
+
+
+def test_a_write_that_fails_after_the_data_file_leaves_no_folder_behind(frame, tmp_path, monkeypatch):
+    root = tmp_path / "snapshots"
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(snapshots.Path, "write_text", disk_full)  # the manifest, written after data.parquet
+    with pytest.raises(OSError, match="No space left"):
+        take_snapshot(frame, SOURCES, root)
+
+    assert entries(root) == []
+
+
+# load_snapshot
+
+
+def test_load_snapshot_returns_the_frame_that_was_written(frame, tmp_path):
+    written = take_snapshot(frame, SOURCES, tmp_path)
+
+    snapshot, loaded = load_snapshot(tmp_path, written.snapshot_id)
+
+    assert snapshot.snapshot_id == written.snapshot_id
+    assert snapshot.sources == tuple(SOURCES)
+    pd.testing.assert_frame_equal(loaded, frame)
+
+
+def test_load_snapshot_refuses_a_data_file_changed_by_one_byte(frame, tmp_path):
+    written = take_snapshot(frame, SOURCES, tmp_path)
+    data = bytearray(written.data_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    written.data_file.chmod(0o644)
+    written.data_file.write_bytes(bytes(data))
+
+    with pytest.raises(SnapshotCorrupted, match=r"data\.parquet has sha256 .* but its manifest recorded"):
+        load_snapshot(tmp_path, written.snapshot_id)
+
+
+def test_load_snapshot_refuses_a_missing_data_file(frame, tmp_path):
+    written = take_snapshot(frame, SOURCES, tmp_path)
+    written.data_file.unlink()
+
+    with pytest.raises(SnapshotCorrupted, match=r"data\.parquet is missing"):
+        load_snapshot(tmp_path, written.snapshot_id)
+
+
+def test_load_snapshot_refuses_an_unreadable_manifest(frame, tmp_path):
+    written = take_snapshot(frame, SOURCES, tmp_path)
+    manifest = written.path / "manifest.json"
+    manifest.chmod(0o644)
+    manifest.write_text("{not json")
+
+    with pytest.raises(SnapshotCorrupted, match=r"manifest\.json is missing or unreadable"):
+        load_snapshot(tmp_path, written.snapshot_id)
+
+
+def test_load_snapshot_names_an_unknown_snapshot(tmp_path):
+    with pytest.raises(ContractViolation, match=r"snapshot f00d does not exist under"):
+        load_snapshot(tmp_path, "f00d")
+
+
+# read_landing and read_landing_file: every bad file is refused with its name
+
+
+def test_read_landing_refuses_a_missing_folder(tmp_path):
+    with pytest.raises(ContractViolation, match=r"dataset_snapshot 'conversion': no landing files in \S*/absent"):
+        read_landing(tmp_path / "absent", "conversion")
+
+
+def test_read_landing_refuses_a_folder_without_landing_files(landing):
+    (landing / "notes.txt").write_text("not data")
+    with pytest.raises(ContractViolation, match=r"'conversion': no landing files in .*expected at least one"):
+        read_landing(landing, "conversion")
+
+
+def test_read_landing_file_refuses_an_empty_file(landing):
+    (landing / "export.csv").write_bytes(b"")
+    with pytest.raises(ContractViolation, match=r"landing file 'export\.csv' is empty \(0 bytes\)"):
+        read_landing_file(landing / "export.csv")
+
+
+def test_read_landing_refuses_a_header_without_rows(landing, sessions):
+    (landing / "export.csv").write_bytes(csv_bytes(sessions.iloc[:0]))
+    expected = r"'conversion': the landing files \['export\.csv'\] hold a header but no rows"
+    with pytest.raises(ContractViolation, match=expected):
+        read_landing(landing, "conversion")
+
+
+def test_read_landing_file_refuses_a_csv_cut_mid_row(landing, sessions):
+    text = csv_bytes(sessions)
+    cut = text.rindex(b"\n", 0, len(text) - 1) + 30  # 30 bytes into the last row, inside its third field
+    (landing / "export.csv").write_bytes(text[:cut])
+    with pytest.raises(ContractViolation, match=r"'export\.csv' is truncated: its last line has 2 of 10 fields\b"):
+        read_landing_file(landing / "export.csv")
+
+
+@pytest.mark.parametrize("damage", ["random-bytes", "cut-in-half"])
+def test_read_landing_file_refuses_a_corrupt_parquet(landing, sessions, damage):
+    path = landing / "export.parquet"
+    sessions.to_parquet(path, index=False)
+    data = path.read_bytes()
+    path.write_bytes(os.urandom(len(data)) if damage == "random-bytes" else data[: len(data) // 2])
+    with pytest.raises(ContractViolation, match=r"landing file 'export\.parquet' cannot be read as Parquet"):
+        read_landing_file(path)
+
+
+def test_read_landing_file_names_where_a_file_stops_being_utf8(landing, sessions):
+    text = csv_bytes(sessions.assign(device="café"))
+    bad = text.index("café".encode(), len(text) // 2) + 3
+    data = text[:bad] + b"\xe9" + text[bad + 2 :]  # Latin-1 é where UTF-8's two bytes were
+    (landing / "export.csv").write_bytes(data)
+    line = data[:bad].count(b"\n") + 1
+    expected = rf"'export\.csv' is not UTF-8 text: byte 0xe9 at offset {bad:,} \(line {line}\)"
+    with pytest.raises(ContractViolation, match=expected):
+        read_landing_file(landing / "export.csv")
+
+
+def test_the_utf8_position_is_right_across_read_chunks(landing, monkeypatch):
+    data = "é,ü\n" * 20 + "ok,x\n"
+    data = data.encode() + b"\xff\n"  # multi-byte characters cut by every chunk boundary, then a bad byte
+    (landing / "export.csv").write_bytes(data)
+    monkeypatch.setattr(snapshots, "FILE_CHUNK_BYTES", 7)
+    with pytest.raises(ContractViolation, match=rf"byte 0xff at offset {len(data) - 2:,} \(line 22\)"):
+        read_landing_file(landing / "export.csv")
+
+
+def test_read_landing_file_refuses_columns_without_a_name(landing, sessions):
+    sessions.to_csv(landing / "export.csv")  # with the index, whose header cell is empty
+    with pytest.raises(ContractViolation, match=r"'export\.csv' has columns without a name in its header"):
+        read_landing_file(landing / "export.csv")
+
+
+def test_read_landing_refuses_files_with_different_headers(landing, sessions):
+    (landing / "a.csv").write_bytes(csv_bytes(sessions))
+    (landing / "b.csv").write_bytes(csv_bytes(sessions.rename(columns={"price": "cost"})))
+    expected = r"'b\.csv' has a different header from 'a\.csv': it lacks \['price'\] and adds \['cost'\]"
+    with pytest.raises(ContractViolation, match=expected):
+        read_landing(landing, "conversion")
+
+
+def test_read_landing_aligns_files_whose_columns_are_in_another_order(landing, sessions):
+    (landing / "a.csv").write_bytes(csv_bytes(sessions.iloc[:20]))
+    (landing / "b.csv").write_bytes(csv_bytes(sessions.iloc[20:, ::-1]))
+
+    data, sources = read_landing(landing, "conversion")
+
+    assert list(data.columns) == list(sessions.columns)
+    assert [s.rows for s in sources] == [20, 20]
+    assert data["session_id"].tolist() == sessions["session_id"].tolist()
+
+
+@pytest.mark.parametrize(
+    "name", [".export.csv", "_export.csv", "export.csv.part", "export.csv.tmp", "export.parquet.crdownload"]
+)
+def test_read_landing_ignores_hidden_and_partial_files(landing, sessions, name):
+    (landing / "export.csv").write_bytes(csv_bytes(sessions))
+    (landing / name).write_bytes(b"half a row,")
+
+    data, sources = read_landing(landing, "conversion")
+
+    assert [s.name for s in sources] == ["export.csv"]
+    assert len(data) == len(sessions)
+
+
+def test_read_landing_concatenates_csv_and_parquet_into_a_storable_snapshot(landing, sessions, tmp_path):
+    (landing / "a.csv").write_bytes(csv_bytes(sessions.iloc[:25]))
+    sessions.iloc[25:].to_parquet(landing / "b.parquet", index=False)
+
+    data, sources = read_landing(landing, "conversion")
+    snapshot = take_snapshot(data, sources, tmp_path / "snapshots")
+
+    assert [(s.name, s.rows) for s in sources] == [("a.csv", 25), ("b.parquet", 15)]
+    assert [s.sha256 for s in sources] == [snapshots.file_sha256(landing / n) for n in ("a.csv", "b.parquet")]
+    assert snapshot.rows == 40
+    _, stored = load_snapshot(tmp_path / "snapshots", snapshot.snapshot_id)
+    assert schema_holds(stored, ConversionRecord, "snapshot").passed
+    times = ConversionRecord.validate(stored)["event_time"]
+    assert times.tolist() == sessions["event_time"].tolist()
