@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="demo data for every model, a gated run of each, and a summary")
     demo.set_defaults(handler=_demo)
+
+    from ml_platform.commands import register_all
+
+    register_all(commands)
     return parser
 
 

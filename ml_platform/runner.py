@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 from ml_platform.settings import PlatformPaths, ensure_dagster_home
 
-
 CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
