@@ -16,7 +16,7 @@ import dagster as dg
 import pandas as pd
 
 from ml_platform.defs.factory import ModelKeys, model_definitions
-from ml_platform.defs.resources import default_resources
+from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.lifecycle.registry import Store
 from ml_platform.lifecycle.spec import ModelSpec
 from ml_platform.settings import PlatformPaths
@@ -55,15 +55,19 @@ class Platform:
         return path
 
     def resources(self) -> dict:
-        resources = default_resources(self.paths)
-        resources["mlflow"] = resources["mlflow"].model_copy(
-            update={
-                "tracking_uri": self.store.tracking_uri,
-                "registry_uri": self.store.registry_uri,
-                "artifact_root": self.store.artifact_root,
-            }
-        )
-        return resources
+        """The platform's resources on this test's home and the session's MLflow store.
+
+        Built anew rather than copied: a ConfigurableResource's run-time config comes from its
+        constructor arguments, and pydantic's ``model_copy(update=...)`` does not reach it.
+        """
+        return {
+            "platform": PlatformHome(home=str(self.paths.home)),
+            "mlflow": MlflowStore(
+                tracking_uri=self.store.tracking_uri,
+                registry_uri=self.store.registry_uri,
+                artifact_root=self.store.artifact_root,
+            ),
+        }
 
     def materialize(self, *asset_names: str) -> dg.ExecuteInProcessResult:
         """Materialize the model's graph (or only the named assets) with their checks, in process."""
