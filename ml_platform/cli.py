@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     demo_data.add_argument("--rows", type=int, default=None, help="rows to generate (default: the model's demo size)")
     demo_data.add_argument("--seed", type=int, default=0)
     demo_data.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    demo_data.add_argument(
+        "--drift", action="store_true", help="write a shifted batch (a campaign: prices, discounts, apac's share move)"
+    )
     demo_data.set_defaults(handler=_demo_data)
 
     run = commands.add_parser("run", help="materialize a model's graph with every gate, on the configured instance")
@@ -73,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 def _demo_data(args: argparse.Namespace) -> int:
     from ml_platform.demo import write_demo_data
 
-    path = write_demo_data(args.model, rows=args.rows, seed=args.seed, file_format=args.format)
+    path = write_demo_data(args.model, rows=args.rows, seed=args.seed, file_format=args.format, drift=args.drift)
     print(f"wrote {path}")
     return EXIT_PASSED
 
@@ -101,13 +104,13 @@ def _dev(args: argparse.Namespace) -> int:
     import os
 
     from ml_platform.runner import ensure_mlflow_store
-    from ml_platform.settings import PROJECT_ROOT, PlatformPaths, ensure_dagster_home
+    from ml_platform.settings import PROJECT_ROOT, PlatformPaths, ensure_dagster_home, redacted
 
     paths = PlatformPaths.from_environment()
     os.environ["ML_PLATFORM_HOME"] = str(paths.home)
     ensure_dagster_home(paths)
     ensure_mlflow_store(paths)
-    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}  MLflow: {paths.tracking_uri}")
+    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}  MLflow: {redacted(paths.tracking_uri)}")
     os.chdir(PROJECT_ROOT)
     os.execvp("dagster", ["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)])
 

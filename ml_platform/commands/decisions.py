@@ -1,5 +1,157 @@
-"""`ml-platform` sub-commands: decisions."""
+"""`ml-platform` sub-commands: decisions -- approve a challenger, roll back, read the history.
+
+Each move of ``champion`` by a person is recorded in the decision ledger with who made it and why
+(an approval also keeps the evidence that was shown), and mirrored as an observation of
+``<model>/decisions`` in Dagster. MLflow keeps no alias history of its own; ``history`` reads the
+ledger.
+"""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_PASSED, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 
 
 def register(commands) -> None:
     """Add this group's sub-parsers to ``commands``."""
+    approve = commands.add_parser(
+        "approve", help="show a challenger's evidence and make it champion (manual promotion)"
+    )
+    approve.add_argument("model")
+    approve.add_argument("version")
+    approve.add_argument("--by", default=None, help="who approves (default: the current user)")
+    approve.add_argument("--note", default="", help="why, in a sentence, for the ledger")
+    approve.set_defaults(handler=_approve)
+
+    rollback = commands.add_parser("rollback", help="move champion back (default: to the previous champion)")
+    rollback.add_argument("model")
+    rollback.add_argument("--to", default=None, metavar="VERSION", help="the version to restore")
+    rollback.add_argument("--reason", default="rolled back by hand", help="why, for the ledger")
+    rollback.add_argument("--by", default=None, help="who rolls back (default: the current user)")
+    rollback.set_defaults(handler=_rollback)
+
+    history = commands.add_parser("history", help="which version was champion when, and why it changed")
+    history.add_argument("model")
+    history.add_argument("--all", action="store_true", help="every decision: retrain, no-op, held, rejected too")
+    history.add_argument("--limit", type=int, default=None, help="only the latest N records")
+    history.set_defaults(handler=_history)
+
+
+def _context(model: str):
+    from ml_platform.lifecycle.registry import Store
+    from ml_platform.models import get_spec
+    from ml_platform.settings import PlatformPaths
+
+    spec = get_spec(model)
+    paths = PlatformPaths.from_environment()
+    return spec, paths, Store(paths.tracking_uri, paths.registry_uri, paths.artifact_root)
+
+
+def _actor(given: str | None) -> str:
+    import getpass
+
+    return given or getpass.getuser()
+
+
+def _record(paths, decision) -> None:
+    """Append to the ledger and show the record on ``<model>/decisions`` in Dagster."""
+    import dagster as dg
+
+    from ml_platform.defs.monitoring import record
+    from ml_platform.settings import ensure_dagster_home
+
+    recorded, event = record(paths, decision)
+    ensure_dagster_home(paths)
+    with dg.DagsterInstance.get() as instance:
+        instance.report_runless_asset_event(event)
+    print(f"recorded in the decision ledger as #{recorded.id} ({recorded.decision})")
+
+
+def _approve(args) -> int:
+    from ml_platform.lifecycle.evidence import PromotionBlocked
+    from ml_platform.lifecycle.ledger import Decision
+    from ml_platform.lifecycle.registry import approve
+    from ml_platform.runner import explain
+
+    spec, paths, store = _context(args.model)
+    try:
+        evidence = explain(spec.name, args.version, paths)
+    except Exception as error:  # MLflow's own "no such version" error
+        print(f"ml-platform: approve {spec.name!r} v{args.version}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(evidence)
+    print()
+    actor = _actor(args.by)
+    try:
+        move = approve(store, spec.name, args.version, actor, args.note)
+    except PromotionBlocked as error:
+        print(f"ml-platform: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    except LookupError as error:
+        print(f"ml-platform: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(move.note)
+    reason = f"approved by {actor}" + (f": {args.note}" if args.note else "") + f"; {move.note}"
+    _record(
+        paths,
+        Decision(
+            spec.name,
+            "promoted",
+            "approval",
+            reason,
+            {},
+            {"previous_champion": move.replaced or "none", "evidence_shown": evidence},
+            version=move.version,
+            actor=actor,
+        ),
+    )
+    return EXIT_PASSED
+
+
+def _rollback(args) -> int:
+    from ml_platform.lifecycle.evidence import PromotionBlocked
+    from ml_platform.lifecycle.ledger import Decision
+    from ml_platform.lifecycle.registry import rollback
+
+    spec, paths, store = _context(args.model)
+    actor = _actor(args.by)
+    try:
+        move = rollback(store, spec.name, actor, args.reason, to=args.to)
+    except PromotionBlocked as error:
+        print(f"ml-platform: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    except LookupError as error:
+        print(f"ml-platform: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(move.note)
+    _record(
+        paths,
+        Decision(
+            spec.name,
+            "rolled-back",
+            "rollback",
+            f"{args.reason} (from v{move.replaced} to v{move.version}, by {actor})",
+            {},
+            {"rolled_back_from": move.replaced, "restored": move.version},
+            version=move.version,
+            actor=actor,
+        ),
+    )
+    return EXIT_PASSED
+
+
+def _history(args) -> int:
+    from ml_platform.lifecycle.ledger import CHAMPION_CHANGES, Ledger, format_history
+    from ml_platform.lifecycle.registry import current_champion
+
+    spec, paths, store = _context(args.model)
+    ledger = Ledger.for_home(paths.home)
+    records = ledger.query(spec.name, None if args.all else CHAMPION_CHANGES, limit=args.limit)
+    champion = current_champion(store, spec.name)
+    print(f"{spec.name}: champion now {'v' + champion.version if champion else 'none'} (ledger {ledger.path})")
+    if not records:
+        print("  no " + ("decisions" if args.all else "champion changes") + " recorded yet")
+        return EXIT_PASSED
+    print(format_history(records))
+    return EXIT_PASSED

@@ -23,10 +23,12 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from ml_platform.defs.compute import k8s_run_tags
+from ml_platform.defs.monitoring import record_gate_failures, record_registration
 from ml_platform.defs.resources import MlflowStore, PlatformHome
-from ml_platform.lifecycle import contracts, policy
+from ml_platform.lifecycle import contracts
 from ml_platform.lifecycle.evidence import ContractViolation, GateResult, PromotionBlocked
-from ml_platform.lifecycle.spec import ModelSpec, resolve_ref
+from ml_platform.lifecycle.spec import ModelSpec, model_gate_names, resolve_ref
 
 # Infrastructure is uncertain (a tracking server restarts, a disk stalls): retry it with backoff.
 # Evidence is not: every ContractViolation or PromotionBlocked fails the step with allow_retries=False.
@@ -203,7 +205,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
     """Every asset, gate and job of one model, generated from its spec."""
     keys = ModelKeys(spec.name)
     snapshot_gates = contracts.snapshot_gate_names(spec)
-    model_gates = policy.model_gate_names(spec)
+    model_gates = model_gate_names(spec)
 
     def required_snapshot_gates(snapshot_id: str):
         return [(dg.AssetCheckKey(keys.snapshot, name), "snapshot_id", snapshot_id) for name in snapshot_gates]
@@ -222,7 +224,9 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         paths = platform.paths()
         landing = spec.landing_path(paths.home)
         with evidence_failures("dataset_snapshot", spec.name):
+            context.log.info(f"reading landing files in {landing}")
             frame, sources = read_landing(landing, spec.name)
+            context.log.info(f"read {len(frame):,} rows from {len(sources)} file(s); hashing and writing the snapshot")
             snapshot = take_snapshot(frame, sources, paths.snapshots(spec.name))
         context.log.info(
             f"snapshot {snapshot.snapshot_id[:12]} {'reused' if snapshot.reused else 'written'}: "
@@ -250,7 +254,9 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
             _, frame = load_snapshot(platform.paths().snapshots(spec.name), snapshot_id)
         contract = resolve_ref(spec.contract)
         subject = f"dataset_snapshot {spec.name!r} {snapshot_id[:12]}"
-        for result in contracts.snapshot_gates(frame, spec, contract, subject, now=datetime.now(UTC)):
+        results = contracts.snapshot_gates(frame, spec, contract, subject, now=datetime.now(UTC))
+        record_gate_failures(context, platform.paths(), spec, results, {"snapshot_id": snapshot_id})
+        for result in results:
             yield check_result(keys.snapshot, result, "snapshot_id", snapshot_id)
 
     @dg.asset(
@@ -306,9 +312,9 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
             _, frame = load_snapshot(platform.paths().features(spec.name), features_id)
         contract = resolve_ref(spec.feature_contract or spec.contract)
         subject = f"validated_features {spec.name!r} {features_id[:12]}"
-        return check_result(
-            keys.features, contracts.schema_holds(frame, contract, subject, FEATURE_GATE), "features_id", features_id
-        )
+        result = contracts.schema_holds(frame, contract, subject, FEATURE_GATE)
+        record_gate_failures(context, platform.paths(), spec, [result], {"features_id": features_id})
+        return check_result(keys.features, result, "features_id", features_id)
 
     @dg.asset(
         key=keys.candidate,
@@ -344,14 +350,19 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         ],
         name=f"{spec.dagster_name}_model_gates",
     )
-    def model_checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+    def model_checks(context: dg.AssetCheckExecutionContext, platform: PlatformHome) -> Iterator[dg.AssetCheckResult]:
+        from ml_platform.lifecycle import policy
         from ml_platform.lifecycle.training import CandidateReport
 
         candidate = latest_metadata(context.instance, keys.candidate)
         report = CandidateReport.from_dict(candidate["evaluation"])
         run_id = candidate["mlflow_run_id"]
         subject = f"candidate_model {spec.name!r} (MLflow run {run_id[:12]})"
-        for result in policy.model_gates(report, spec, subject):
+        results = policy.model_gates(report, spec, subject)
+        record_gate_failures(
+            context, platform.paths(), spec, results, {"mlflow_run_id": run_id, "snapshot_id": candidate["snapshot_id"]}
+        )
+        for result in results:
             yield check_result(keys.candidate, result, "mlflow_run_id", run_id)
 
     @dg.asset(
@@ -363,8 +374,11 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         "'champion' alias moves to it only when every gate passed for this very candidate.",
         retry_policy=INFRASTRUCTURE_RETRY,
     )
-    def registry_entry(context: dg.AssetExecutionContext, mlflow: MlflowStore) -> dg.MaterializeResult:
+    def registry_entry(
+        context: dg.AssetExecutionContext, mlflow: MlflowStore, platform: PlatformHome
+    ) -> dg.MaterializeResult:
         from ml_platform.lifecycle.registry import register_candidate
+        from ml_platform.lifecycle.tracking import model_version_url
 
         candidate = latest_metadata(context.instance, keys.candidate)
         required = [
@@ -399,12 +413,16 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
                     "ml_platform.compared_with_champion": candidate.get("champion_version") or "none",
                     "ml_platform.metrics": candidate["evaluation"]["candidate"] | {"confusion": None},
                 },
+                promote=spec.promotion == "auto",
             )
         context.log.info(registration.note)
+        record_registration(context, platform.paths(), spec, registration, candidate)
         return dg.MaterializeResult(
             metadata={
                 "version": registration.version,
+                "mlflow_model_version": dg.MetadataValue.url(model_version_url(spec.name, registration.version)),
                 "promoted": registration.promoted,
+                "alias": registration.alias or "none",
                 "previous_champion": registration.previous_champion or "none",
                 "note": registration.note,
                 "mlflow_run_id": candidate["mlflow_run_id"],
@@ -421,7 +439,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
                 f"{spec.dagster_name}_lifecycle",
                 selection=dg.AssetSelection.groups(spec.dagster_name),
                 description=f"Landing files to champion for {spec.name!r}, every gate on the way.",
-                tags={"ml_platform/model": spec.name},
+                tags={"ml_platform/model": spec.name, **k8s_run_tags(spec)},
             )
         ],
     )

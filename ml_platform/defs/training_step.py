@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ml_platform.lifecycle import lineage
+from ml_platform.lifecycle import figures, lineage
 from ml_platform.lifecycle.registry import Store, current_champion, load_version
 from ml_platform.lifecycle.snapshot import load_snapshot
 from ml_platform.lifecycle.spec import ModelSpec
-from ml_platform.lifecycle.tracking import log_candidate
+from ml_platform.lifecycle.tracking import log_candidate, log_figures, run_url
 from ml_platform.lifecycle.training import CandidateReport, evaluate, fit_baseline, fit_candidate
 from ml_platform.settings import PlatformPaths
 
@@ -63,9 +63,11 @@ def train_candidate(
         f"candidate logged as MLflow run {logged.run_id}: {spec.policy.comparison_metric}="
         f"{candidate.metric(spec.policy.comparison_metric):.4f}"
     )
+    pictures = _evidence_figures(context, spec, paths, store, report, logged.run_id)
     return dg.MaterializeResult(
         metadata={
             "mlflow_run_id": logged.run_id,
+            "mlflow_run": dg.MetadataValue.url(run_url(logged.experiment_id, logged.run_id)),
             "model_uri": logged.model_uri,
             "fingerprint": fingerprint,
             "snapshot_id": snapshot_id,
@@ -77,10 +79,27 @@ def train_candidate(
             "champion_version": champion.version if champion else "",
             "evaluation": dg.MetadataValue.json(report.as_dict()),
             "metrics": dg.MetadataValue.md(_metrics_table(report, spec)),
+            **pictures,
             **{name: candidate.metric(name) for name in ("accuracy", "f1_weighted", "f1_macro")},
         },
         data_version=dg.DataVersion(logged.run_id),
     )
+
+
+def _evidence_figures(
+    context, spec: ModelSpec, paths: PlatformPaths, store: Store, report: CandidateReport, run_id: str
+) -> dict:
+    """Render the report's figures, keep them beside the evidence, log them to the MLflow run, and
+    return them as Markdown images for the UI (plus the folder that holds the files)."""
+    folder = paths.home / "evidence" / spec.name / run_id
+    context.log.info(f"rendering evidence figures into {folder}")
+    rendered = figures.report_figures(report, spec.name, spec.policy.min_segment_f1)
+    pngs = {name: figures.png_bytes(figure) for name, figure in rendered.items()}
+    log_figures(store, run_id, pngs, folder)
+    metadata = {
+        name.removesuffix(".png"): dg.MetadataValue.md(figures.markdown_image(png, name)) for name, png in pngs.items()
+    }
+    return metadata | {"figures": dg.MetadataValue.path(str(folder))}
 
 
 def _metrics_table(report: CandidateReport, spec: ModelSpec) -> str:

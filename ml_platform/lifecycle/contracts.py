@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ml_platform.lifecycle.evidence import GateResult, Rule, capped
 from ml_platform.lifecycle.spec import ModelSpec
+
+if TYPE_CHECKING:  # pandas is imported inside the gates: loading the definitions must not pay for it
+    import pandas as pd
 
 MAX_FAILURE_CASES = 20
 CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of ours an exporter's clock may run
@@ -121,6 +123,8 @@ def labels_are_known(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> Gate
     """Every label is one of the declared classes, and every declared class occurs."""
     if spec.label not in frame.columns:
         return GateResult("labels_are_known", subject, (_missing_column(spec.label),))
+    import pandas as pd
+
     labels = frame[spec.label].dropna()
     if pd.api.types.is_float_dtype(labels) and labels.mod(1).eq(0).all():
         labels = labels.astype("int64")  # a null turns a CSV's integer column into floats: 1.0 is class 1
@@ -206,6 +210,8 @@ def _time_span(frame: pd.DataFrame, spec: ModelSpec) -> str:
 
 def event_time(frame: pd.DataFrame, column: str) -> pd.Series:
     """Event times as UTC timestamps; values that do not parse become NaT (the schema gate names them)."""
+    import pandas as pd
+
     return pd.to_datetime(frame[column], utc=True, errors="coerce", format="ISO8601")
 
 
@@ -218,6 +224,8 @@ def is_fresh(frame: pd.DataFrame, spec: ModelSpec, subject: str, now: datetime) 
     if times.empty:
         rule = Rule(f"newest {freshness.column}", "no parseable timestamps", "an ISO 8601 timestamp", False)
         return GateResult("is_fresh", subject, (rule,))
+    import pandas as pd
+
     newest, oldest = times.max(), times.min()
     now = pd.Timestamp(now)
     age = now - newest

@@ -7,11 +7,15 @@ the spec's ``PromotionPolicy`` and returns every rule it applied.
 
 from __future__ import annotations
 
-from ml_platform.lifecycle.evidence import GateResult, Rule
-from ml_platform.lifecycle.spec import ModelSpec
-from ml_platform.lifecycle.training import CandidateReport
+from typing import TYPE_CHECKING
 
-MODEL_GATES = ("meets_absolute_minimums", "beats_trivial_baseline", "no_worse_than_champion", "meets_segment_minimums")
+from ml_platform.lifecycle.evidence import GateResult, Rule
+from ml_platform.lifecycle.spec import MODEL_GATES, ModelSpec, model_gate_names
+
+if TYPE_CHECKING:
+    from ml_platform.lifecycle.training import CandidateReport
+
+__all__ = ["MODEL_GATES", "model_gate_names", "model_gates"]
 
 
 def meets_absolute_minimums(report: CandidateReport, spec: ModelSpec, subject: str) -> GateResult:
@@ -75,11 +79,6 @@ def meets_segment_minimums(report: CandidateReport, spec: ModelSpec, subject: st
         f1 = report.candidate.f1_per_segment[segment]
         rules.append(Rule(f"f1 in {segment}", f1, f">= {floor}", f1 >= floor, f"{rows:,} test rows"))
     return GateResult("meets_segment_minimums", subject, tuple(rules))
-
-
-def model_gate_names(spec: ModelSpec) -> list[str]:
-    names = list(MODEL_GATES[:3])
-    return names + ["meets_segment_minimums"] if spec.policy.min_segment_f1 is not None else names
 
 
 def model_gates(report: CandidateReport, spec: ModelSpec, subject: str) -> list[GateResult]:

@@ -20,6 +20,7 @@ from ml_platform.lifecycle.evidence import PromotionBlocked
 
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous-champion"
+CHALLENGER = "challenger"  # manual promotion: passed every gate, waits for `ml-platform approve`
 TAG = "ml_platform."
 
 
@@ -70,6 +71,7 @@ class Registration:
     promoted: bool
     previous_champion: str | None
     note: str
+    alias: str | None = None  # the alias the new version received: champion, challenger, or none
 
 
 def current_champion(store: Store, model: str) -> Champion | None:
@@ -108,11 +110,14 @@ def register_candidate(
     fingerprint: str,
     compared_champion: str | None,
     tags: dict[str, Any],
+    promote: bool = True,
 ) -> Registration:
     """Register a candidate whose gates all passed and move ``champion`` to it.
 
     An identical candidate (same fingerprint) is not registered twice. A candidate that was compared
-    with a champion that is no longer champion is refused: its comparison is out of date.
+    with a champion that is no longer champion is refused: its comparison is out of date. With
+    ``promote=False`` (the spec's manual promotion) the version gets the ``challenger`` alias instead
+    and ``champion`` stays until ``approve``.
     """
     from mlflow.exceptions import MlflowException
 
@@ -150,8 +155,21 @@ def register_candidate(
         f"{TAG}promoted_at": promoted_at,
         f"{TAG}previous_champion": current or "none",
     }
+    if not promote:
+        version_tags.pop(f"{TAG}promoted_at")
+        version_tags[f"{TAG}awaiting_approval_since"] = promoted_at
     created = client.create_model_version(model, source=model_uri, run_id=run_id, tags=version_tags)
     version = str(created.version)
+    if not promote:
+        client.set_registered_model_alias(model, CHALLENGER, version)
+        return Registration(
+            version,
+            False,
+            None,
+            f"version {version} is challenger, awaiting approval (manual promotion); champion stays "
+            + (f"version {current}" if current else "unset"),
+            CHALLENGER,
+        )
     if current:
         client.set_registered_model_alias(model, PREVIOUS_CHAMPION, current)
         client.set_model_version_tag(model, current, f"{TAG}replaced_by", version)
@@ -160,7 +178,122 @@ def register_candidate(
     note = f"version {version} is now champion" + (
         f"; version {current} is previous-champion" if current else " (first champion)"
     )
-    return Registration(version, True, current, note)
+    return Registration(version, True, current, note, CHAMPION)
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """A move of ``champion`` by a person: an approval or a rollback."""
+
+    model: str
+    version: str
+    replaced: str | None
+    note: str
+
+
+def gate_problems(tags: dict[str, str]) -> list[str]:
+    """The gates a version's tags record as failed or missing; empty when all of them passed."""
+    try:
+        gates = json.loads(tags.get(f"{TAG}gates", ""))
+    except ValueError:
+        gates = None
+    if not isinstance(gates, dict) or not gates:
+        return ["no gate results recorded (the version was not registered through the gated graph)"]
+    return [f"{gate}: {verdict}" for gate, verdict in sorted(gates.items()) if verdict != "passed"]
+
+
+def approve(store: Store, model: str, version: str, actor: str, note: str = "") -> AliasMove:
+    """Move ``champion`` to a version that passed every gate and waits as ``challenger``, or refuse.
+
+    Refused: a version with a failed or missing gate, the current champion, and a version compared
+    with a champion that is no longer champion (its "no worse than champion" gate is out of date).
+    """
+    client = store.client()
+    mv = _model_version(client, model, version)
+    tags = dict(mv.tags)
+    problems = gate_problems(tags)
+    if problems:
+        raise PromotionBlocked(
+            f"approve {model!r} v{version}: refused, its gates did not all pass: " + "; ".join(problems)
+        )
+    champion = current_champion(store, model)
+    current = champion.version if champion else None
+    if current == str(version):
+        raise PromotionBlocked(f"approve {model!r} v{version}: it is already the champion")
+    compared = tags.get(f"{TAG}compared_with_champion", "none")
+    if compared != (current or "none"):
+        raise PromotionBlocked(
+            f"approve {model!r} v{version}: refused, it was compared with champion "
+            f"{'v' + compared if compared != 'none' else '(none)'}, but the champion is now "
+            f"{'v' + current if current else '(none)'}. Re-run the model's graph to compare a candidate with it."
+        )
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    for key, value in {"approved_by": actor, "approved_at": now, "approval_note": note, "promoted_at": now,
+                       "previous_champion": current or "none"}.items():  # fmt: skip
+        client.set_model_version_tag(model, str(version), f"{TAG}{key}", _tag_value(value))
+    _move_champion(client, model, str(version), current, now)
+    if CHALLENGER in (getattr(mv, "aliases", None) or []):
+        client.delete_registered_model_alias(model, CHALLENGER)
+    return AliasMove(
+        model, str(version), current, f"version {version} is now champion, approved by {actor}"
+        + (f"; version {current} is previous-champion" if current else " (first champion)"),
+    )  # fmt: skip
+
+
+def rollback(store: Store, model: str, actor: str, reason: str, to: str | None = None) -> AliasMove:
+    """Move ``champion`` back: to ``to``, or by default to ``previous-champion``.
+
+    The target must be a version whose gates all passed; the version rolled back from becomes
+    ``previous-champion``, so a rollback can itself be undone.
+    """
+    client = store.client()
+    champion = current_champion(store, model)
+    if champion is None:
+        raise LookupError(f"rollback {model!r}: there is no champion to roll back")
+    if to is None:
+        try:
+            to = str(client.get_model_version_by_alias(model, PREVIOUS_CHAMPION).version)
+        except Exception as error:  # MLflow raises its own exception type for an unset alias
+            raise LookupError(
+                f"rollback {model!r}: there is no previous-champion to roll back to; name a version with --to"
+            ) from error
+    mv = _model_version(client, model, str(to))
+    if str(to) == champion.version:
+        raise PromotionBlocked(f"rollback {model!r}: v{to} is already the champion")
+    problems = gate_problems(dict(mv.tags))
+    if problems:
+        raise PromotionBlocked(
+            f"rollback {model!r} to v{to}: refused, its gates did not all pass: " + "; ".join(problems)
+        )
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    client.set_model_version_tag(model, champion.version, f"{TAG}rolled_back_at", now)
+    client.set_model_version_tag(model, champion.version, f"{TAG}rolled_back_by", _tag_value(actor))
+    client.set_model_version_tag(model, champion.version, f"{TAG}rollback_reason", _tag_value(reason))
+    client.set_model_version_tag(model, str(to), f"{TAG}restored_at", now)
+    _move_champion(client, model, str(to), champion.version, now)
+    return AliasMove(
+        model, str(to), champion.version,
+        f"version {to} is champion again (rolled back from version {champion.version} by {actor}: {reason})",
+    )  # fmt: skip
+
+
+def _move_champion(client, model: str, version: str, current: str | None, now: str) -> None:
+    if current:
+        client.set_registered_model_alias(model, PREVIOUS_CHAMPION, current)
+        client.set_model_version_tag(model, current, f"{TAG}replaced_by", version)
+        client.set_model_version_tag(model, current, f"{TAG}replaced_at", now)
+    client.set_registered_model_alias(model, CHAMPION, version)
+
+
+def _model_version(client, model: str, version: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version(model, str(version))
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND", "INVALID_PARAMETER_VALUE"):
+            raise LookupError(f"model {model!r} has no registered version {version!r}") from error
+        raise
 
 
 def version_details(store: Store, model: str, version: str | None) -> dict[str, Any]:

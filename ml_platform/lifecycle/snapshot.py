@@ -8,6 +8,10 @@ A snapshot is the landing data as it arrived, frozen: ``<root>/<snapshot_id>/dat
   id, so a second snapshot of it finds the first instead of writing a copy.
 - A snapshot is written to a hidden temporary folder and renamed into place, so a reader sees either
   nothing or a whole snapshot; an existing snapshot is never overwritten.
+- Hashing and writing stream: the content hash is built ``HASH_CHUNK_ROWS`` rows at a time (the id
+  does not depend on the chunk size), the Parquet file one ``PARQUET_ROW_GROUP_ROWS`` row group at a
+  time, and files are hashed ``FILE_CHUNK_BYTES`` at a time, so taking a snapshot needs the frame plus
+  one chunk of memory, not two or three copies of the frame.
 - Reading verifies the data file against the manifest's hash: a file changed on disk is refused.
 """
 
@@ -30,7 +34,8 @@ import pandas as pd
 from ml_platform.lifecycle.evidence import ContractViolation, SnapshotCorrupted, capped
 
 LANDING_SUFFIXES = (".csv", ".parquet", ".pq")
-HASH_CHUNK_ROWS = 500_000
+HASH_CHUNK_ROWS = 100_000  # hashing turns a chunk's text columns into Python strings: keep it small
+PARQUET_ROW_GROUP_ROWS = 500_000
 FILE_CHUNK_BYTES = 8 << 20
 
 
@@ -69,11 +74,15 @@ def file_sha256(path: Path) -> str:
 
 
 def content_id(frame: pd.DataFrame) -> str:
-    """The canonical content hash: column names and dtypes, then every row's value hash, in chunks."""
-    ordered = frame[sorted(frame.columns)]
-    digest = hashlib.sha256(json.dumps([[c, str(ordered[c].dtype)] for c in ordered.columns]).encode())
-    for start in range(0, len(ordered), HASH_CHUNK_ROWS):
-        chunk = ordered.iloc[start : start + HASH_CHUNK_ROWS]
+    """The canonical content hash: column names and dtypes, then every row's value hash, in chunks.
+
+    Columns are put in name order one chunk at a time, never for the whole frame at once: the same
+    hash as reordering first, with one chunk's copy in memory instead of the frame's.
+    """
+    columns = sorted(frame.columns)
+    digest = hashlib.sha256(json.dumps([[c, str(frame[c].dtype)] for c in columns]).encode())
+    for start in range(0, len(frame), HASH_CHUNK_ROWS):
+        chunk = frame.iloc[start : start + HASH_CHUNK_ROWS][columns]
         digest.update(pd.util.hash_pandas_object(chunk, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
@@ -269,15 +278,41 @@ def take_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path
 
 
 def _write_parquet(frame: pd.DataFrame, data_file: Path) -> None:
+    """Write the frame as Parquet one row group of ``PARQUET_ROW_GROUP_ROWS`` rows at a time.
+
+    ``DataFrame.to_parquet`` converts the whole frame to Arrow first, a second copy of it in memory;
+    converting chunk by chunk against the whole frame's schema keeps one chunk's copy instead. The
+    file reads back as ``to_parquet``'s would (the pandas metadata is the same).
+    """
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     try:
-        frame.to_parquet(data_file, index=False)
+        schema = pa.Schema.from_pandas(frame, preserve_index=False)
+        with pq.ParquetWriter(data_file, schema, compression="snappy") as writer:
+            for start in range(0, max(len(frame), 1), PARQUET_ROW_GROUP_ROWS):
+                chunk = frame.iloc[start : start + PARQUET_ROW_GROUP_ROWS]
+                writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+        columns = _unstorable_columns(frame)
+        where = f"; conversion failed for column(s) {capped(columns)}" if columns else ""
         raise ContractViolation(
-            f"the frame cannot be stored as Parquet: {type(error).__name__}: {str(error)[:300]} "
+            f"the frame cannot be stored as Parquet: {type(error).__name__}: {str(error)[:300]}{where} "
             "(expected one type per column)"
         ) from error
+
+
+def _unstorable_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns Arrow cannot convert as one type: what a chunked write's error does not name."""
+    import pyarrow as pa
+
+    unstorable = []
+    for column in frame.columns:
+        try:
+            pa.array(frame[column], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            unstorable.append(str(column))
+    return unstorable
 
 
 def read_manifest(path: Path) -> Snapshot:

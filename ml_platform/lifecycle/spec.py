@@ -101,6 +101,108 @@ class PromotionPolicy(_Frozen):
     min_segment_f1: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
+class Monitoring(_Frozen):
+    """When retraining is justified: the drift, volume and age rules the triggers apply.
+
+    Drift is measured between the champion's training snapshot (the reference) and the batches that
+    landed since, feature by feature, with the population stability index (PSI) on the reference's
+    quantile bins; a feature drifts when its PSI reaches its threshold.
+
+    Attributes:
+        features: the monitored features (default: every feature of the spec).
+        psi_threshold: the PSI from which a feature counts as drifted (0.2 is the customary "significant").
+        feature_thresholds: per-feature PSI thresholds that replace ``psi_threshold`` for those features.
+        min_batch_rows: below this many new rows no decision is made, and the ledger says so.
+        drift_share: the fraction of monitored features that must drift (always at least one feature).
+        new_data_rows: new rows since the champion's snapshot that justify a candidate without drift;
+            ``None`` turns the new-data trigger off.
+        cooldown: after a trigger requested a run, no further request for this long (no flapping).
+        max_champion_age: the hybrid schedule asks for a candidate once the champion is older than
+            this; ``None``: age alone never does.
+        drift_sensor, new_data_sensor: whether those sensors exist (they start running by default).
+        schedule: cron expression of the hybrid "is retraining justified now?" check; ``None``: off.
+    """
+
+    features: tuple[str, ...] | None = None
+    psi_threshold: float = Field(default=0.2, gt=0.0)
+    feature_thresholds: dict[str, float] = Field(default_factory=dict)
+    min_batch_rows: int = Field(default=500, ge=1)
+    drift_share: float = Field(default=0.25, gt=0.0, le=1.0)
+    new_data_rows: int | None = Field(default=None, ge=1)
+    cooldown: timedelta = timedelta(hours=1)
+    max_champion_age: timedelta | None = timedelta(days=30)
+    drift_sensor: bool = True
+    new_data_sensor: bool = True
+    schedule: str | None = "0 6 * * *"
+
+    @field_validator("feature_thresholds")
+    @classmethod
+    def _thresholds_are_positive(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        for feature, threshold in thresholds.items():
+            if threshold <= 0:
+                raise ValueError(f"feature_thresholds[{feature!r}] is {threshold}: a PSI threshold must be > 0")
+        return thresholds
+
+
+CPU_QUANTITY = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?|[0-9]+m)$")
+MEMORY_QUANTITY = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+
+
+class Toleration(_Frozen):
+    """A Kubernetes toleration, so the training pod may land on tainted (e.g. GPU) nodes."""
+
+    key: str | None = None
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+    @model_validator(mode="after")
+    def _exists_has_no_value(self) -> Toleration:
+        if self.operator == "Exists" and self.value is not None:
+            raise ValueError(f"toleration {self.key!r}: operator 'Exists' takes no value (found {self.value!r})")
+        if self.operator == "Equal" and self.key is None:
+            raise ValueError("a toleration with operator 'Equal' needs a key")
+        return self
+
+
+class Compute(_Frozen):
+    """What a model's training run asks of a Kubernetes cluster; the embedded default ignores it.
+
+    The whole lifecycle run (snapshot, features, training, registry) runs in one pod on the cluster,
+    so these are that pod's requests. Limits equal requests (Guaranteed QoS: a training pod is not
+    the first evicted under memory pressure, and a memory leak fails the run instead of the node).
+
+    Attributes:
+        cpu: a Kubernetes CPU quantity, e.g. ``"2"`` or ``"500m"``.
+        memory: a Kubernetes memory quantity, e.g. ``"4Gi"`` or ``"512Mi"``.
+        gpu: how many ``nvidia.com/gpu`` the pod needs; ``None`` for none.
+        node_selector: node labels the pod must land on, e.g. ``{"cloud.google.com/gke-accelerator": "nvidia-l4"}``.
+        tolerations: taints the pod tolerates (GPU node pools are usually tainted).
+    """
+
+    cpu: str
+    memory: str
+    gpu: int | None = Field(default=None, ge=1)
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: tuple[Toleration, ...] = ()
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu_is_a_quantity(cls, cpu: str) -> str:
+        if not CPU_QUANTITY.fullmatch(cpu) or float(cpu.removesuffix("m")) <= 0:
+            raise ValueError(f"compute.cpu {cpu!r} is not a positive Kubernetes CPU quantity: write e.g. '2' or '500m'")
+        return cpu
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_is_a_quantity(cls, memory: str) -> str:
+        if not MEMORY_QUANTITY.fullmatch(memory) or float(memory.rstrip("KMGTPEik")) <= 0:
+            raise ValueError(
+                f"compute.memory {memory!r} is not a positive Kubernetes memory quantity: write e.g. '4Gi' or '512Mi'"
+            )
+        return memory
+
+
 class ModelSpec(_Frozen):
     """A model on the platform, declared by the team that owns it.
 
@@ -121,6 +223,11 @@ class ModelSpec(_Frozen):
             pipeline, feature steps and estimator together, so serving applies what training did.
         params: the estimator's parameters, logged to MLflow and part of the candidate's fingerprint.
         skops_trusted_types: types MLflow's skops serializer must be told to trust for this pipeline.
+        compute: the CPU, memory and GPU its training run needs on Kubernetes; ``None``: the cluster's
+            default run resources (``deploy/``). Ignored by the embedded default.
+        promotion: ``auto``: a candidate that passes every gate becomes champion; ``manual``: it becomes
+            ``challenger`` and waits for ``ml-platform approve``.
+        monitoring: the retraining triggers' rules (drift, new data, age).
     """
 
     name: str
@@ -140,6 +247,9 @@ class ModelSpec(_Frozen):
     split: Split = Split()
     policy: PromotionPolicy
     skops_trusted_types: tuple[str, ...] = ()
+    compute: Compute | None = None
+    promotion: Literal["auto", "manual"] = "auto"
+    monitoring: Monitoring = Monitoring()
 
     @field_validator("name")
     @classmethod
@@ -159,12 +269,24 @@ class ModelSpec(_Frozen):
             raise ValueError(f"label {self.label!r} is also listed as a feature: the model would see its answer")
         if self.policy.min_segment_f1 is not None and self.segments is None:
             raise ValueError("policy.min_segment_f1 is set but the spec declares no segments")
+        unknown = sorted(set(self.monitoring.features or ()) - set(self.features))
+        unknown += sorted(set(self.monitoring.feature_thresholds) - set(self.monitored_features))
+        if unknown:
+            raise ValueError(
+                f"monitoring names {unknown} which are not monitored features of the spec "
+                f"(monitored: {list(self.monitored_features)})"
+            )
         return self
 
     @property
     def dagster_name(self) -> str:
         """The name as Dagster group, job and op names allow it (no '-')."""
         return self.name.replace("-", "_")
+
+    @property
+    def monitored_features(self) -> tuple[str, ...]:
+        """The features whose drift the triggers measure."""
+        return self.monitoring.features or self.features
 
     @property
     def required_columns(self) -> tuple[str, ...]:
@@ -190,3 +312,16 @@ class ModelSpec(_Frozen):
             "label": self.label,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+MODEL_GATES = ("meets_absolute_minimums", "beats_trivial_baseline", "no_worse_than_champion", "meets_segment_minimums")
+
+
+def model_gate_names(spec: ModelSpec) -> list[str]:
+    """The model gates a spec declares, in order: what the definitions need at load time.
+
+    Kept here, beside the spec, because ``policy`` imports the training code (numpy, pandas), which
+    loading the Dagster definitions must not pay for; ``policy.model_gate_names`` gives the same list.
+    """
+    names = list(MODEL_GATES[:3])
+    return names + ["meets_segment_minimums"] if spec.policy.min_segment_f1 is not None else names

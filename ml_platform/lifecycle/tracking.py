@@ -2,13 +2,16 @@
 
 One MLflow run per candidate holds its parameters, metrics (candidate, baseline, champion on the same
 test split), the snapshot as a dataset input with its digest, the code version, the Dagster run id,
-package versions, the evaluation report, a confusion-matrix figure, and the fitted pipeline with its
-signature and an input example.
+package versions, the evaluation report, the fitted pipeline with its signature and an input example,
+and (``log_figures``) the evidence figures: confusion matrix, per-segment F1 against the champion.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -16,9 +19,10 @@ from ml_platform.lifecycle.features import SPLIT_COLUMN
 from ml_platform.lifecycle.lineage import CodeVersion, package_versions
 from ml_platform.lifecycle.registry import TAG, Store
 from ml_platform.lifecycle.spec import ModelSpec
-from ml_platform.lifecycle.training import CandidateReport, confusion_figure
+from ml_platform.lifecycle.training import CandidateReport
 
 PIP_REQUIREMENTS_FROM = ("scikit-learn", "pandas", "numpy", "scipy", "skops")
+SCHEMA_SAMPLE_ROWS = 1_000
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,6 @@ def log_candidate(
     fingerprint: str,
     dagster_run_id: str,
 ) -> LoggedCandidate:
-    import matplotlib.pyplot as plt
     import mlflow
     import mlflow.sklearn
     from mlflow.models import infer_signature
@@ -87,12 +90,14 @@ def log_candidate(
                 name=f"{spec.name}-{snapshot_id[:12]}-{context}",
                 digest=snapshot_id[:36],
             )
+            # MLflow infers a dataset's schema value by value in Python, about 2 µs a cell: 12 s of CPU
+            # for 750,000 training rows here (docs/benchmarks.md). The frame passed its feature contract
+            # (types fixed, no nulls), so its first rows have the schema of all of them; the cached
+            # property is filled with that schema before ``log_input`` asks for it.
+            dataset.__dict__["schema"] = infer_signature(frame[columns].head(SCHEMA_SAMPLE_ROWS)).inputs
             mlflow.log_input(dataset, context=context)
         mlflow.log_dict(report.as_dict(), "evaluation/report.json")
         mlflow.log_dict(versions, "environment/packages.json")
-        figure = confusion_figure(report.candidate, f"{spec.name} candidate on {len(test):,} test rows")
-        mlflow.log_figure(figure, "evaluation/confusion_matrix.png")
-        plt.close(figure)
         example = test[list(spec.features)].head(5)
         info = mlflow.sklearn.log_model(
             pipeline,
@@ -121,3 +126,35 @@ def _version(package: str) -> str:
     from importlib import metadata
 
     return metadata.version(package)
+
+
+MLFLOW_UI_URL = "http://127.0.0.1:5000"
+
+
+def log_figures(store: Store, run_id: str, figures: Mapping[str, bytes], folder: Path) -> list[Path]:
+    """Keep the PNG figures in ``folder`` (beside the evidence) and log them to the run's ``evaluation/``.
+
+    Returns:
+        The files written, in the order given.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, png in figures.items():
+        path = folder / name
+        path.write_bytes(png)
+        written.append(path)
+    store.client().log_artifacts(run_id, str(folder), "evaluation")
+    return written
+
+
+def mlflow_ui_url() -> str:
+    """Where a person reaches MLflow's UI on this store (``make mlflow-ui``); ``ML_PLATFORM_MLFLOW_UI_URL`` moves it."""
+    return (os.environ.get("ML_PLATFORM_MLFLOW_UI_URL") or MLFLOW_UI_URL).rstrip("/")
+
+
+def run_url(experiment_id: str, run_id: str) -> str:
+    return f"{mlflow_ui_url()}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def model_version_url(model: str, version: str) -> str:
+    return f"{mlflow_ui_url()}/#/models/{model}/versions/{version}"

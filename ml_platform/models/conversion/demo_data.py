@@ -19,6 +19,8 @@ REGION_BASE = {"us-east": 0.0, "us-west": 0.25, "eu-west": -0.3, "eu-central": -
 REGION_DISCOUNT_EFFECT = {"us-east": 2.0, "us-west": 1.5, "eu-west": 3.0, "eu-central": 3.5, "apac": 1.0}
 DEVICES = ("desktop", "mobile", "tablet")
 SHARPNESS = 2.5  # how far from a coin flip a session's outcome is, given its features
+# A marketing campaign in apac: its share of traffic jumps, prices move up, discounts are everywhere.
+CAMPAIGN_REGION_WEIGHTS = (0.15, 0.10, 0.10, 0.10, 0.55)
 
 
 def generate(
@@ -27,18 +29,28 @@ def generate(
     end: datetime | None = None,
     days: float = 14.0,
     regions: tuple[str, ...] = REGIONS,
+    campaign: bool = False,
 ) -> pd.DataFrame:
-    """``rows`` sessions with event times spread over the ``days`` before ``end`` (default: now)."""
+    """``rows`` sessions with event times spread over the ``days`` before ``end`` (default: now).
+
+    ``campaign=True`` shifts the feature distributions as a marketing campaign in a new region would:
+    apac's share of traffic jumps, prices rise and most sessions carry a larger discount.
+    """
     rng = np.random.default_rng(seed)
     end = end or datetime.now(UTC).replace(microsecond=0)
-    weights = np.array([REGION_WEIGHTS[REGIONS.index(r)] for r in regions])
+    region_weights = CAMPAIGN_REGION_WEIGHTS if campaign else REGION_WEIGHTS
+    weights = np.array([region_weights[REGIONS.index(r)] for r in regions])
     region = rng.choice(np.array(regions), size=rows, p=weights / weights.sum())
     device = rng.choice(np.array(DEVICES), size=rows, p=[0.5, 0.4, 0.1])
     returning = rng.random(rows) < 0.35
     pages = 1 + rng.poisson(np.where(returning, 5.0, 3.0))
     time_on_site = np.round(rng.gamma(2.0, 25.0 + 12.0 * pages), 1)
-    price = np.round(np.exp(rng.normal(4.0, 0.6, rows)), 2)
-    discount = np.where(rng.random(rows) < 0.45, 0.0, np.round(rng.uniform(0.05, 0.6, rows), 2))
+    price = np.round(np.exp(rng.normal(4.5 if campaign else 4.0, 0.6, rows)), 2)
+    discount = np.where(
+        rng.random(rows) < (0.1 if campaign else 0.45),
+        0.0,
+        np.round(rng.uniform(0.2, 0.7, rows) if campaign else rng.uniform(0.05, 0.6, rows), 2),
+    )
     seconds = rng.uniform(0, days * 86400, rows)
     event_time = pd.to_datetime(end - timedelta(days=days), utc=True) + pd.to_timedelta(seconds, unit="s")
 

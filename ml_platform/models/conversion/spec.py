@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from ml_platform.lifecycle.spec import Freshness, ModelSpec, PromotionPolicy, Segments, Split
+from ml_platform.lifecycle.spec import Compute, Freshness, ModelSpec, PromotionPolicy, Segments, Split
 
 REGIONS = ("us-east", "us-west", "eu-west", "eu-central", "apac")
 
@@ -29,4 +29,6 @@ SPEC = ModelSpec(
         min_segment_f1=0.65,
     ),
     skops_trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+    # On Kubernetes. Measured here: fitting 50,000 rows peaked at 267 MiB resident; MLflow and pandas add more.
+    compute=Compute(cpu="1", memory="2Gi"),
 )

@@ -1,0 +1,127 @@
+"""The ``<model>/decisions`` asset: the decision ledger, visible in the Dagster UI.
+
+The ledger itself is a SQLite file under the platform home (``ml_platform.lifecycle.ledger``), which
+survives the purge of sensor ticks. Each record is mirrored as an ``AssetObservation`` of
+``<model>/decisions`` -- from a sensor's result, from a step of the model's graph, or from a schedule
+through the instance -- so the asset's page lists every retraining judgment and gate outcome, no-ops
+included, with their reasons and scores as metadata.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from ml_platform.lifecycle.ledger import Decision, Ledger
+from ml_platform.lifecycle.spec import ModelSpec
+from ml_platform.settings import PlatformPaths
+
+DECISIONS_ASSET = "decisions"
+TRIGGER_TAG = "ml_platform/trigger"
+DECISION_TAG = "ml_platform/decision_id"
+
+
+def decisions_key(model: str) -> dg.AssetKey:
+    return dg.AssetKey([model, DECISIONS_ASSET])
+
+
+def observation(decision: Decision) -> dg.AssetObservation:
+    """A ledger record as an observation of ``<model>/decisions``."""
+    metadata: dict = {
+        "decision": decision.decision,
+        "trigger": decision.trigger,
+        "reason": decision.reason,
+        "ledger_id": decision.id if decision.id is not None else -1,
+        "recorded_at": decision.recorded_at,
+    }
+    if decision.version:
+        metadata["version"] = decision.version
+    if decision.actor:
+        metadata["actor"] = decision.actor
+    if decision.scores:
+        metadata["scores"] = dg.MetadataValue.json(_plain(decision.scores))
+    if decision.evidence:
+        metadata["evidence"] = dg.MetadataValue.json(_plain(decision.evidence))
+    if "table" in decision.evidence:
+        metadata["drift"] = dg.MetadataValue.md(decision.evidence["table"])
+    return dg.AssetObservation(asset_key=decisions_key(decision.model), metadata=metadata)
+
+
+def record(paths: PlatformPaths, decision: Decision) -> tuple[Decision, dg.AssetObservation]:
+    """Append ``decision`` to the ledger; return it recorded, with its observation for Dagster."""
+    recorded = Ledger.for_home(paths.home).record(decision)
+    return recorded, observation(recorded)
+
+
+def record_in_step(context, paths: PlatformPaths, decision: Decision) -> Decision:
+    """Record a decision from an asset or check step, and log its observation in that run."""
+    recorded, event = record(paths, decision)
+    op_context = getattr(context, "op_execution_context", context)
+    op_context.log_event(event)
+    return recorded
+
+
+def run_trigger(context) -> dict[str, str]:
+    """What requested this run, from its tags: the trigger and its ledger record, if a trigger did."""
+    tags = context.run.tags
+    found = {"trigger": tags.get(TRIGGER_TAG, ""), "trigger_decision_id": tags.get(DECISION_TAG, "")}
+    return {"dagster_run_id": context.run.run_id, **{k: v for k, v in found.items() if v}}
+
+
+def record_gate_failures(context, paths: PlatformPaths, spec: ModelSpec, results, subject: dict[str, str]) -> None:
+    """Record ``rejected`` when any of a step's gates failed: the candidate (or its data) goes no further."""
+    failed = [result for result in results if not result.passed]
+    if not failed:
+        return
+    reason = f"{len(failed)} blocking gate(s) failed, nothing downstream runs and champion stays: " + "; ".join(
+        result.summary().replace("\n", " ") for result in failed
+    )
+    evidence = {**subject, **run_trigger(context), "failed_checks": [result.gate for result in failed]}
+    scores = {result.gate: {r.rule: r.observed for r in result.violations} for result in failed}
+    record_in_step(context, paths, Decision(spec.name, "rejected", "gates", reason, scores, evidence))
+
+
+def record_registration(context, paths: PlatformPaths, spec: ModelSpec, registration, candidate: dict) -> None:
+    """Record ``promoted`` (champion moved) or ``held`` (challenger, awaiting approval); an identical
+    candidate registered before changes nothing and is not recorded."""
+    if registration.alias not in ("champion", "challenger"):
+        return
+    evaluation = candidate.get("evaluation", {})
+    metric = spec.policy.comparison_metric
+    scores = {"candidate": {metric: evaluation.get("candidate", {}).get(metric)}}
+    if evaluation.get("champion"):
+        scores["champion"] = {metric: evaluation["champion"].get(metric)}
+    evidence = {
+        "mlflow_run_id": candidate.get("mlflow_run_id"),
+        "snapshot_id": candidate.get("snapshot_id"),
+        "features_id": candidate.get("features_id"),
+        "previous_champion": registration.previous_champion or candidate.get("champion_version") or "none",
+        **run_trigger(context),
+    }
+    kind = "promoted" if registration.alias == "champion" else "held"
+    reason = f"every gate passed; {registration.note}"
+    record_in_step(
+        context, paths, Decision(spec.name, kind, "gates", reason, scores, evidence, version=registration.version)
+    )
+
+
+def monitoring_definitions(spec: ModelSpec) -> dg.Definitions:
+    """The model's ``decisions`` asset (observed, never computed: its records come from the ledger)."""
+    return dg.Definitions(
+        assets=[
+            dg.AssetSpec(
+                decisions_key(spec.name),
+                group_name=spec.dagster_name,
+                kinds={"sqlite"},
+                description=f"The decision ledger of {spec.name!r}: every retraining judgment (retrain, no-op, "
+                "no decision) and every gate outcome (promoted, held, rejected, rolled back), with reasons, scores "
+                "and evidence. Each observation is one record of <home>/decisions.db; `ml-platform history` "
+                "reads them from a terminal.",
+            )
+        ]
+    )
+
+
+def _plain(value):
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,419 @@
+"""Retraining triggers: a drift sensor, a new-data sensor and a hybrid schedule, per model.
+
+A trigger only asks for a *candidate*: it requests a run of the model's whole graph
+(``<model>_lifecycle``, from ``dataset_snapshot`` on), in which the blocking gates decide, as in any
+other run, whether anything is registered or promoted. Every judgment -- retrain, no-op, no decision --
+goes to the decision ledger and shows as an observation of ``<model>/decisions``.
+
+- **Drift sensor**: judges the batches that landed in the model's landing folder since the champion's
+  training snapshot (files not among that snapshot's sources), against that snapshot. Its cursor
+  records which batches it judged, so a batch is judged once; a batch too small to judge waits for
+  more rows, and its "no decision" is recorded once.
+- **New-data sensor** (when the spec sets ``monitoring.new_data_rows``): enough new rows since the
+  champion's snapshot justify a candidate without drift.
+- **Hybrid schedule**: a periodic "is retraining justified now?" that weighs the champion's age, the
+  new volume and the drift of everything new, and records its answer either way.
+
+No trigger requests a run while one of the model's runs is in progress, or within the spec's
+cool-down after the last ``retrain`` decision of any trigger (read from the ledger, so sensors and
+schedule share it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+import dagster as dg
+
+from ml_platform.defs.monitoring import DECISION_TAG, TRIGGER_TAG, record
+from ml_platform.defs.resources import MlflowStore, PlatformHome
+from ml_platform.lifecycle.ledger import Decision, Ledger
+from ml_platform.lifecycle.spec import ModelSpec
+from ml_platform.settings import PlatformPaths
+
+TAG = "ml_platform/"
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+@dataclass(frozen=True)
+class Watched:
+    """What a trigger looks at: the champion, its training snapshot, and what landed since."""
+
+    champion_version: str
+    snapshot_id: str
+    promoted_at: str | None
+    new_files: tuple[Path, ...]
+
+    @staticmethod
+    def fingerprint(path: Path) -> str:
+        stat = path.stat()
+        return f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def watch(spec: ModelSpec, paths: PlatformPaths, store) -> Watched | str:
+    """The champion and the landing files that are not in its training snapshot, or why there is nothing to watch."""
+    from ml_platform.lifecycle.registry import current_champion
+    from ml_platform.lifecycle.snapshot import file_sha256, list_landing_files, read_manifest
+
+    champion = current_champion(store, spec.name)
+    if champion is None:
+        return f"{spec.name!r} has no champion yet: there is no reference to judge new data against"
+    snapshot_id = champion.tags.get("ml_platform.snapshot_id", "")
+    snapshot_path = paths.snapshots(spec.name) / snapshot_id
+    if not snapshot_id or not snapshot_path.is_dir():
+        return (
+            f"the champion v{champion.version}'s training snapshot {snapshot_id[:12] or '(no tag)'} is not under "
+            f"{paths.snapshots(spec.name)}: no reference to judge new data against"
+        )
+    sources = {(s.name, s.bytes): s.sha256 for s in read_manifest(snapshot_path).sources}
+    new = []
+    for path in list_landing_files(spec.landing_path(paths.home)):
+        known = sources.get((path.name, path.stat().st_size))
+        if known is None or _sha256(Watched.fingerprint(path), str(path), file_sha256) != known:
+            new.append(path)
+    return Watched(champion.version, snapshot_id, champion.tags.get("ml_platform.promoted_at"), tuple(new))
+
+
+_hashes: dict[str, str] = {}
+
+
+def _sha256(fingerprint: str, path: str, file_sha256) -> str:
+    """A landing file's hash, computed once per (name, size, modification time)."""
+    if fingerprint not in _hashes:
+        _hashes[fingerprint] = file_sha256(Path(path))
+    return _hashes[fingerprint]
+
+
+@lru_cache(maxsize=4)
+def reference_for(snapshots_root: str, snapshot_id: str, features: tuple[str, ...]):
+    """The champion's training snapshot, prepared for drift once per snapshot and process."""
+    from ml_platform.lifecycle.drift import Reference
+    from ml_platform.lifecycle.snapshot import load_snapshot
+
+    _, frame = load_snapshot(Path(snapshots_root), snapshot_id)
+    return Reference.from_frame(frame, features, name=f"champion's training snapshot {snapshot_id[:12]}")
+
+
+def read_batch(files: Sequence[Path]):
+    import pandas as pd
+
+    from ml_platform.lifecycle.snapshot import read_landing_file
+
+    frames = [read_landing_file(path) for path in files]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def hold_back(spec: ModelSpec, paths: PlatformPaths, instance: dg.DagsterInstance, now: datetime) -> str | None:
+    """Why no run may be requested now (a run in progress, the cool-down), or ``None``."""
+    job = f"{spec.dagster_name}_lifecycle"
+    if instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=IN_PROGRESS), limit=1):
+        return f"a run of {job} is in progress: its gates decide first"
+    last = Ledger.for_home(paths.home).latest(spec.name, ["retrain"])
+    if last is not None and spec.monitoring.cooldown.total_seconds() > 0:
+        until = datetime.fromisoformat(last.recorded_at) + spec.monitoring.cooldown
+        if now < until:
+            return (
+                f"cool-down: the last retrain decision ({last.trigger}, ledger #{last.id}) was at {last.recorded_at}; "
+                f"no new request before {until.isoformat(timespec='seconds')}"
+            )
+    return None
+
+
+def run_request(spec: ModelSpec, decision: Decision, key_parts: Sequence[str], tags: dict[str, str]) -> dg.RunRequest:
+    """A request for the model's whole graph, tagged with the trigger and the decision behind it."""
+    digest = hashlib.sha256("\n".join(sorted(key_parts)).encode()).hexdigest()[:16]
+    return dg.RunRequest(
+        run_key=f"{decision.trigger}-{digest}",
+        job_name=f"{spec.dagster_name}_lifecycle",
+        tags={
+            TRIGGER_TAG: decision.trigger,
+            DECISION_TAG: str(decision.id),
+            f"{TAG}model": spec.name,
+            f"{TAG}reason": decision.reason[:500],
+            **tags,
+        },
+    )
+
+
+def _cursor(text: str | None) -> dict:
+    return json.loads(text) if text else {}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def judge_drift(
+    spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None
+) -> dg.SensorResult | dg.SkipReason:
+    """One tick of the drift sensor (see the module docstring)."""
+    from ml_platform.lifecycle.drift import measure_drift
+
+    state = _cursor(cursor)
+    judged, pending = set(state.get("judged", [])), set(state.get("pending", []))
+    watched = watch(spec, paths, store)
+    if isinstance(watched, str):
+        return dg.SkipReason(watched)
+    present = {Watched.fingerprint(p): p for p in watched.new_files}
+    judged &= set(present)  # forget files that left the landing folder
+    unjudged = {fp: p for fp, p in present.items() if fp not in judged}
+    if not unjudged:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"no new batch since the last judgment (champion v{watched.champion_version})"),
+            cursor=json.dumps({"judged": sorted(judged), "pending": sorted(pending & set(present))}),
+        )
+    if set(unjudged) == pending:
+        return dg.SkipReason(
+            f"the batch {sorted(p.name for p in unjudged.values())} is still below monitoring.min_batch_rows="
+            f"{spec.monitoring.min_batch_rows:,}; waiting for more rows (its 'no decision' is in the ledger)"
+        )
+    reason = hold_back(spec, paths, instance, _now())
+    if reason:
+        return dg.SkipReason(reason)
+
+    files = [unjudged[fp] for fp in sorted(unjudged)]
+    names = [p.name for p in files]
+    evidence = {
+        "batch_files": names,
+        "champion_version": watched.champion_version,
+        "reference_snapshot_id": watched.snapshot_id,
+    }
+    try:
+        reference = reference_for(str(paths.snapshots(spec.name)), watched.snapshot_id, tuple(spec.monitored_features))
+        report = measure_drift(
+            reference,
+            read_batch(files),
+            spec.monitored_features,
+            thresholds=spec.monitoring.feature_thresholds,
+            default_threshold=spec.monitoring.psi_threshold,
+            min_batch_rows=spec.monitoring.min_batch_rows,
+            drift_share=spec.monitoring.drift_share,
+        )
+    except ValueError as error:  # an unreadable batch, a missing or empty monitored column
+        decision, event = record(
+            paths,
+            Decision(spec.name, "no-decision", "drift", f"the batch {names} cannot be judged: {error}", {}, evidence),
+        )
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(decision.reason),
+            asset_events=[event],
+            cursor=json.dumps({"judged": sorted(judged | set(unjudged)), "pending": []}),
+        )
+
+    scores = {
+        "psi": report.scores(),
+        "drifted": list(report.drifted_features),
+        "batch_rows": report.batch_rows,
+        "reference_rows": report.reference_rows,
+        "required_drifted": report.required_drifted,
+    }
+    evidence["table"] = report.table()
+    summary = ", ".join(f"{feature}={psi:.3f}" for feature, psi in report.scores().items())
+    if not report.decided:
+        decision, event = record(paths, Decision(spec.name, "no-decision", "drift", report.reason, scores, evidence))
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"{report.reason} PSI: {summary}"),
+            asset_events=[event],
+            cursor=json.dumps({"judged": sorted(judged), "pending": sorted(unjudged)}),
+        )
+    cursor_after = json.dumps({"judged": sorted(judged | set(unjudged)), "pending": []})
+    if not report.drifted:
+        decision, event = record(paths, Decision(spec.name, "no-op", "drift", report.reason, scores, evidence))
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"no-op: {report.reason}. PSI: {summary}"),
+            asset_events=[event],
+            cursor=cursor_after,
+        )
+    decision, event = record(paths, Decision(spec.name, "retrain", "drift", report.reason, scores, evidence))
+    request = run_request(
+        spec,
+        decision,
+        list(unjudged),
+        {
+            f"{TAG}psi": json.dumps(report.scores(), separators=(",", ":")),
+            f"{TAG}drifted": ",".join(report.drifted_features),
+            f"{TAG}batch": ",".join(names)[:500],
+            f"{TAG}champion": watched.champion_version,
+            f"{TAG}reference_snapshot": watched.snapshot_id,
+        },
+    )
+    return dg.SensorResult(run_requests=[request], asset_events=[event], cursor=cursor_after)
+
+
+def judge_new_data(
+    spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None
+) -> dg.SensorResult | dg.SkipReason:
+    """One tick of the new-data sensor: are there enough rows that the champion never saw?"""
+    needed = spec.monitoring.new_data_rows
+    watched = watch(spec, paths, store)
+    if isinstance(watched, str):
+        return dg.SkipReason(watched)
+    present = sorted(Watched.fingerprint(p) for p in watched.new_files)
+    if not present:
+        return dg.SkipReason(f"nothing landed since champion v{watched.champion_version}'s snapshot")
+    if present == _cursor(cursor).get("evaluated"):
+        return dg.SkipReason("the new files are those already evaluated; waiting for more")
+    reason = hold_back(spec, paths, instance, _now())
+    if reason:
+        return dg.SkipReason(reason)
+    names = sorted(p.name for p in watched.new_files)
+    try:
+        rows = len(read_batch(sorted(watched.new_files)))
+    except ValueError as error:
+        rows, problem = 0, str(error)
+    else:
+        problem = ""
+    evidence = {
+        "new_files": names,
+        "champion_version": watched.champion_version,
+        "reference_snapshot_id": watched.snapshot_id,
+    }
+    scores = {"new_rows": rows, "required_rows": needed}
+    cursor_after = json.dumps({"evaluated": present})
+    if problem:
+        decision, event = record(
+            paths,
+            Decision(
+                spec.name, "no-decision", "new-data", f"the new files cannot be read: {problem}", scores, evidence
+            ),
+        )
+        return dg.SensorResult(skip_reason=dg.SkipReason(decision.reason), asset_events=[event], cursor=cursor_after)
+    verdict = f"{rows:,} new rows since champion v{watched.champion_version}'s snapshot, {needed:,} needed"
+    if rows < needed:
+        decision, event = record(paths, Decision(spec.name, "no-op", "new-data", verdict, scores, evidence))
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"no-op: {verdict}"), asset_events=[event], cursor=cursor_after
+        )
+    decision, event = record(paths, Decision(spec.name, "retrain", "new-data", verdict, scores, evidence))
+    request = run_request(
+        spec, decision, present, {f"{TAG}new_rows": str(rows), f"{TAG}champion": watched.champion_version}
+    )
+    return dg.SensorResult(run_requests=[request], asset_events=[event], cursor=cursor_after)
+
+
+def judge_schedule(
+    spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, now: datetime | None = None
+) -> dg.RunRequest | dg.SkipReason:
+    """The hybrid check: is retraining justified now, by the champion's age, the new volume or drift?"""
+    from ml_platform.lifecycle.drift import measure_drift
+
+    now = now or _now()
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    watched = watch(spec, paths, store)
+    if isinstance(watched, str):
+        return dg.SkipReason(watched)
+    monitoring = spec.monitoring
+    reasons, scores = [], {}
+    evidence = {
+        "new_files": sorted(p.name for p in watched.new_files),
+        "champion_version": watched.champion_version,
+        "reference_snapshot_id": watched.snapshot_id,
+    }
+    if watched.promoted_at:
+        age = now - datetime.fromisoformat(watched.promoted_at)
+        scores["champion_age_days"] = round(age.total_seconds() / 86400, 2)
+        if monitoring.max_champion_age is not None and age >= monitoring.max_champion_age:
+            reasons.append(
+                f"the champion is {age.days} days old (max_champion_age {monitoring.max_champion_age.days} days)"
+            )
+    rows = 0
+    if watched.new_files:
+        try:
+            batch = read_batch(sorted(watched.new_files))
+            rows = len(batch)
+            reference = reference_for(
+                str(paths.snapshots(spec.name)), watched.snapshot_id, tuple(spec.monitored_features)
+            )
+            report = measure_drift(
+                reference,
+                batch,
+                spec.monitored_features,
+                thresholds=monitoring.feature_thresholds,
+                default_threshold=monitoring.psi_threshold,
+                min_batch_rows=monitoring.min_batch_rows,
+                drift_share=monitoring.drift_share,
+            )
+        except ValueError as error:
+            evidence["drift_error"] = str(error)
+        else:
+            scores["psi"] = report.scores()
+            evidence["table"] = report.table()
+            if report.drifted:
+                reasons.append(report.reason)
+    scores["new_rows"] = rows
+    if monitoring.new_data_rows is not None and rows >= monitoring.new_data_rows:
+        reasons.append(f"{rows:,} new rows (new_data_rows {monitoring.new_data_rows:,})")
+    held = hold_back(spec, paths, instance, now) if reasons else None
+    if not reasons or held:
+        why = held or (
+            f"not justified: champion v{watched.champion_version} is within its age, "
+            f"{rows:,} new rows, no significant drift"
+        )
+        decision, event = record(paths, Decision(spec.name, "no-op", "schedule", why, scores, evidence))
+        instance.report_runless_asset_event(event)
+        return dg.SkipReason(f"no-op: {why}")
+    decision, event = record(paths, Decision(spec.name, "retrain", "schedule", "; ".join(reasons), scores, evidence))
+    instance.report_runless_asset_event(event)
+    return run_request(spec, decision, [now.isoformat()], {f"{TAG}champion": watched.champion_version})
+
+
+def trigger_definitions(spec: ModelSpec) -> dg.Definitions:
+    """The model's triggers that its spec turns on, each running by default (stop them in the UI)."""
+    job_name = f"{spec.dagster_name}_lifecycle"
+    sensors, schedules = [], []
+    if spec.monitoring.drift_sensor:
+
+        @dg.sensor(
+            name=f"{spec.dagster_name}_drift_sensor",
+            job_name=job_name,
+            minimum_interval_seconds=30,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description=f"Judges each batch landing for {spec.name!r} against the champion's training snapshot "
+            "(PSI per monitored feature); requests a candidate run when drift is significant.",
+        )
+        def drift_sensor(context: dg.SensorEvaluationContext, platform: PlatformHome, mlflow: MlflowStore):
+            return judge_drift(spec, platform.paths(), mlflow.store(), context.instance, context.cursor)
+
+        sensors.append(drift_sensor)
+    if spec.monitoring.new_data_sensor and spec.monitoring.new_data_rows is not None:
+
+        @dg.sensor(
+            name=f"{spec.dagster_name}_new_data_sensor",
+            job_name=job_name,
+            minimum_interval_seconds=30,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description=f"Requests a candidate run for {spec.name!r} once {spec.monitoring.new_data_rows:,} rows "
+            "landed since the champion's training snapshot, drift or not.",
+        )
+        def new_data_sensor(context: dg.SensorEvaluationContext, platform: PlatformHome, mlflow: MlflowStore):
+            return judge_new_data(spec, platform.paths(), mlflow.store(), context.instance, context.cursor)
+
+        sensors.append(new_data_sensor)
+    if spec.monitoring.schedule:
+
+        @dg.schedule(
+            name=f"{spec.dagster_name}_retraining_check",
+            cron_schedule=spec.monitoring.schedule,
+            job_name=job_name,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+            description=f"Is retraining {spec.name!r} justified now? Weighs the champion's age, new volume and "
+            "drift, and records the answer in the decision ledger either way.",
+        )
+        def retraining_check(context: dg.ScheduleEvaluationContext, platform: PlatformHome, mlflow: MlflowStore):
+            return judge_schedule(
+                spec, platform.paths(), mlflow.store(), context.instance, context.scheduled_execution_time
+            )
+
+        schedules.append(retraining_check)
+    return dg.Definitions(sensors=sensors, schedules=schedules)
