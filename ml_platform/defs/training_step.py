@@ -29,18 +29,30 @@ def train_candidate(
     baseline = evaluate(dummy, features, spec)
 
     champion = current_champion(store, spec.name)
-    champion_eval, champion_error = None, None
+    champion_eval, champion_error, candidate_on_champion_rows, excluded = None, None, None, 0
     if champion is not None:
         context.log.info(
             f"re-scoring champion v{champion.version} on the candidate's {candidate.test_rows:,} test rows"
         )
         champion_model = load_version(store, spec.name, champion.version)
+        fair = _fair_comparison_frame(context, spec, paths, champion, features)
+        excluded = len(features) - len(fair)
         try:
-            champion_eval = evaluate(champion_model, features, spec)
+            if (fair["split"] == "test").sum() == 0:
+                raise ValueError("every test row was in the champion's training split: no fair comparison is possible")
+            champion_eval = evaluate(champion_model, fair, spec)
+            candidate_on_champion_rows = evaluate(pipeline, fair, spec) if excluded else None
         except (KeyError, ValueError, TypeError) as error:  # the champion cannot read this frame's columns
             champion_error = f"{type(error).__name__}: {str(error)[:300]}"
     report = CandidateReport(
-        candidate, baseline, champion_eval, champion.version if champion else None, champion_error, dummy.strategy
+        candidate,
+        baseline,
+        champion_eval,
+        champion.version if champion else None,
+        champion_error,
+        dummy.strategy,
+        candidate_on_champion_rows=candidate_on_champion_rows,
+        champion_rows_excluded=excluded,
     )
 
     code = lineage.code_version()
@@ -127,3 +139,24 @@ def _metrics_table(report: CandidateReport, spec: ModelSpec) -> str:
                 row += f" {report.champion.f1_per_segment.get(segment, float('nan')):.4f} |"
             table += row + "\n"
     return table
+
+
+def _fair_comparison_frame(context, spec: ModelSpec, paths: PlatformPaths, champion, features):
+    """The candidate's frame without the test rows the champion trained on (see training module)."""
+    from ml_platform.lifecycle.evidence import ContractViolation
+    from ml_platform.lifecycle.training import without_champion_training_rows
+
+    champion_features = champion.tags.get("ml_platform.features_id")
+    if not spec.key_column or not champion_features:
+        context.log.warning("no key column or no recorded champion features: comparing on the whole test split")
+        return features
+    try:
+        _, trained_on = load_snapshot(paths.features(spec.name), champion_features)
+    except ContractViolation as error:
+        context.log.warning(f"the champion's feature frame is not readable here ({error}); whole test split used")
+        return features
+    keys = trained_on.loc[trained_on["split"] == "train", spec.key_column]
+    fair = without_champion_training_rows(features, spec, keys)
+    if len(fair) < len(features):
+        context.log.info(f"left {len(features) - len(fair):,} test rows the champion trained on out of the comparison")
+    return fair

@@ -57,12 +57,21 @@ def no_worse_than_champion(report: CandidateReport, spec: ModelSpec, subject: st
         rule = Rule(f"{metric} vs champion", observed, "no champion yet", True, "first model: nothing to compare with")
         return GateResult("no_worse_than_champion", subject, (rule,), note="no champion yet: the first model passes")
     champion = report.champion.metric(metric)
+    compared = report.candidate_on_champion_rows or report.candidate
+    observed = compared.metric(metric)
+    if report.champion_rows_excluded:
+        note = (
+            f"both re-scored on this test split less the {report.champion_rows_excluded:,} rows the champion "
+            f"trained on ({compared.test_rows:,} rows): champion {champion:.4f}"
+        )
+    else:
+        note = f"champion re-scored on this test split: {champion:.4f}"
     rule = Rule(
         f"{metric} vs champion v{report.champion_version}",
         observed,
         f">= {champion:.4f} - {tolerance}",
         observed >= champion - tolerance,
-        f"champion re-scored on this test split: {champion:.4f}",
+        note,
     )
     return GateResult("no_worse_than_champion", subject, (rule,), details={"champion_version": report.champion_version})
 

@@ -50,6 +50,8 @@ class CandidateReport:
     champion_error: str | None = None
     baseline_strategy: str = "prior"
     notes: list[str] = field(default_factory=list)
+    candidate_on_champion_rows: Evaluation | None = None
+    champion_rows_excluded: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,10 @@ class CandidateReport:
             "champion_error": self.champion_error,
             "baseline_strategy": self.baseline_strategy,
             "notes": list(self.notes),
+            "candidate_on_champion_rows": (
+                self.candidate_on_champion_rows.as_dict() if self.candidate_on_champion_rows else None
+            ),
+            "champion_rows_excluded": self.champion_rows_excluded,
         }
 
     @classmethod
@@ -72,7 +78,22 @@ class CandidateReport:
             champion_error=data.get("champion_error"),
             baseline_strategy=data.get("baseline_strategy", "prior"),
             notes=list(data.get("notes", [])),
+            candidate_on_champion_rows=(
+                Evaluation(**data["candidate_on_champion_rows"]) if data.get("candidate_on_champion_rows") else None
+            ),
+            champion_rows_excluded=int(data.get("champion_rows_excluded", 0)),
         )
+
+
+def without_champion_training_rows(features: pd.DataFrame, spec: ModelSpec, champion_train_keys) -> pd.DataFrame:
+    """The feature frame minus the test rows the champion was trained on.
+
+    Landing folders accumulate: a new snapshot often holds last week's rows too, and some of them land
+    in the candidate's test split although the champion learned them. Scored on those, the champion
+    looks better than it is and fair candidates are rejected. Rows are matched on the spec's key.
+    """
+    seen = features[SPLIT_COLUMN].eq("test") & features[spec.key_column].isin(champion_train_keys)
+    return features[~seen]
 
 
 def train_test_frames(

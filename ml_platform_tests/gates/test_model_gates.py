@@ -153,3 +153,20 @@ def test_a_better_candidate_moves_champion_and_keeps_the_previous_one_reachable(
     client = platform.store.client()
     assert str(client.get_model_version_by_alias(platform.spec.name, PREVIOUS_CHAMPION).version) == "1"
     assert client.get_model_version(platform.spec.name, "1").tags["ml_platform.replaced_by"] == "2"
+
+
+def test_rows_the_champion_trained_on_are_left_out_of_the_champion_comparison(make_platform):
+    platform = make_platform(params=FAST)
+    last_week = generate(3000, seed=1)
+    platform.land(last_week, "week-1.csv")
+    assert platform.materialize().success
+
+    platform.land(generate(3000, seed=2), "week-2.csv", replace=False)  # the folder keeps last week's export
+    result = platform.materialize()
+    gate = check_results(result)["no_worse_than_champion"]
+    assert gate.passed, gate.description  # twice the data, same parameters, compared fairly
+    candidate = [e for e in result.get_asset_materialization_events() if e.asset_key == platform.keys.candidate][0]
+    report = candidate.step_materialization_data.materialization.metadata["evaluation"].value
+    assert report["champion_rows_excluded"] > 0
+    assert report["candidate_on_champion_rows"]["test_rows"] == report["champion"]["test_rows"]
+    assert report["champion"]["test_rows"] == report["candidate"]["test_rows"] - report["champion_rows_excluded"]
