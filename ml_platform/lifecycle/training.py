@@ -168,17 +168,3 @@ def fit_baseline(features: pd.DataFrame, spec: ModelSpec):
         for strategy in BASELINE_STRATEGIES
     ]
     return max(fitted, key=lambda dummy: evaluate(dummy, features, spec).metric(metric))
-
-
-def confusion_figure(evaluation: Evaluation, title: str):
-    """A confusion-matrix figure for MLflow and the UI."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    display = ConfusionMatrixDisplay(np.array(evaluation.confusion), display_labels=evaluation.classes)
-    display.plot(colorbar=False, cmap="Blues")
-    display.ax_.set_title(title)
-    display.figure_.tight_layout()
-    return display.figure_
