@@ -25,6 +25,19 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:  # a bad model name, an unknown model, a bad option value
         print(f"ml-platform: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as error:
+        from ml_platform.defs.factory import is_transient
+
+        if not is_transient(error):
+            raise
+        # A store that cannot be reached before any run starts (Postgres down, MLflow server away):
+        # worth a retry, and nothing was written. The message is the driver's, never the URL with its password.
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(
+            f"ml-platform: infrastructure error, nothing was run or written: {type(error).__name__}: {first_line}",
+            file=sys.stderr,
+        )
+        return EXIT_INFRASTRUCTURE
 
 
 def _parser() -> argparse.ArgumentParser:

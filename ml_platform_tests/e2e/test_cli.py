@@ -2,7 +2,7 @@
 
 import pytest
 
-from ml_platform.cli import EXIT_GATE_FAILED, EXIT_PASSED, EXIT_USAGE, main
+from ml_platform.cli import EXIT_GATE_FAILED, EXIT_INFRASTRUCTURE, EXIT_PASSED, EXIT_USAGE, main
 from ml_platform.demo import write_demo_data
 
 pytestmark = pytest.mark.e2e
@@ -70,3 +70,13 @@ def test_demo_data_writes_atomically_and_replaces_its_own_file(home):
     second = write_demo_data("iris", seed=3)
     assert first == second and first.is_file()
     assert [p.name for p in first.parent.iterdir()] == ["demo-seed3.csv"]
+
+
+def test_an_unreachable_postgres_is_an_infrastructure_error_with_no_password_echoed(home, monkeypatch, capsys):
+    monkeypatch.setenv("ML_PLATFORM_POSTGRES_URL", "postgresql://mlp:s3cr3t-pw@127.0.0.1:1/nowhere")
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert main(["run", "iris"]) == EXIT_INFRASTRUCTURE
+    captured = capsys.readouterr()
+    assert "infrastructure error, nothing was run or written" in captured.err
+    assert "Connection refused" in captured.err
+    assert "s3cr3t-pw" not in captured.err + captured.out
