@@ -68,8 +68,23 @@ def _record(paths, decision) -> None:
     print(f"recorded in the decision ledger as #{recorded.id} ({recorded.decision})")
 
 
-def _approve(args) -> int:
+def _move_alias(mover, *args, **kwargs):
+    """Move ``champion`` with ``approve`` or ``rollback``; an exit code when the registry refuses."""
     from ml_platform.lifecycle.evidence import PromotionBlocked
+
+    try:
+        move = mover(*args, **kwargs)
+    except PromotionBlocked as error:
+        print(f"ml-platform: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    except LookupError as error:
+        print(f"ml-platform: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(move.note)
+    return move
+
+
+def _approve(args) -> int:
     from ml_platform.lifecycle.ledger import Decision
     from ml_platform.lifecycle.registry import approve
     from ml_platform.runner import explain
@@ -83,15 +98,9 @@ def _approve(args) -> int:
     print(evidence)
     print()
     actor = _actor(args.by)
-    try:
-        move = approve(store, spec.name, args.version, actor, args.note)
-    except PromotionBlocked as error:
-        print(f"ml-platform: {error}", file=sys.stderr)
-        return EXIT_REFUSED
-    except LookupError as error:
-        print(f"ml-platform: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    print(move.note)
+    move = _move_alias(approve, store, spec.name, args.version, actor, args.note)
+    if isinstance(move, int):
+        return move
     reason = f"approved by {actor}" + (f": {args.note}" if args.note else "") + f"; {move.note}"
     _record(
         paths,
@@ -110,21 +119,14 @@ def _approve(args) -> int:
 
 
 def _rollback(args) -> int:
-    from ml_platform.lifecycle.evidence import PromotionBlocked
     from ml_platform.lifecycle.ledger import Decision
     from ml_platform.lifecycle.registry import rollback
 
     spec, paths, store = _context(args.model)
     actor = _actor(args.by)
-    try:
-        move = rollback(store, spec.name, actor, args.reason, to=args.to)
-    except PromotionBlocked as error:
-        print(f"ml-platform: {error}", file=sys.stderr)
-        return EXIT_REFUSED
-    except LookupError as error:
-        print(f"ml-platform: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    print(move.note)
+    move = _move_alias(rollback, store, spec.name, actor, args.reason, to=args.to)
+    if isinstance(move, int):
+        return move
     _record(
         paths,
         Decision(
