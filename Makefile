@@ -5,7 +5,7 @@ RUN := $(UV) run --frozen
 .PHONY: env demo test dev mlflow-ui lint validate clean bench validate-k8s
 
 env:
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --compile-bytecode --quiet
 
 demo: env  ## demo data for both models, a gated run of each, and a summary
 	$(RUN) ml-platform demo
