@@ -7,6 +7,7 @@ contender does a first-time run: snapshot written, no champion yet, version 1 re
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -34,7 +35,8 @@ CLEAN_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "DAGSTER_HOME", "ML_P
 
 def template(model: str, rows: int) -> Path:
     """A prepared platform home for ``model`` at ``rows`` rows, built once and reused across runs."""
-    path = RESULTS / "homes" / f"{model}-{rows}"
+    instance_config = hashlib.sha256((ROOT / "dagster.yaml").read_bytes()).hexdigest()[:8]
+    path = RESULTS / "homes" / f"{model}-{rows}-{instance_config}"  # a changed dagster.yaml prepares anew
     if (path / ".ready").exists():
         return path
     if path.exists():

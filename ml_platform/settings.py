@@ -5,6 +5,9 @@ One folder holds everything on the embedded default, so a user can see, back up 
     <home>/landing/<model>/      landing files a team drops in (CSV, Parquet)
     <home>/snapshots/<model>/    immutable, content-addressed dataset snapshots
     <home>/features/<model>/     validated feature frames with their recorded split
+    <home>/scoring/<model>/      scoring batches to predict (the raw contract without the label)
+    <home>/inference/<model>/    the inference log: every batch's predictions with the model version
+    <home>/feedback/<model>/     labelled outcomes of past predictions (key + label)
     <home>/mlflow.db             MLflow tracking and registry (SQLite)
     <home>/mlartifacts/          MLflow artifacts
     <home>/dagster/              DAGSTER_HOME: runs, events, asset checks (SQLite)
@@ -52,6 +55,15 @@ class PlatformPaths:
 
     def features(self, model: str) -> Path:
         return self.home / "features" / model
+
+    def scoring(self, model: str) -> Path:
+        return self.home / "scoring" / model
+
+    def inference(self, model: str) -> Path:
+        return self.home / "inference" / model
+
+    def feedback(self, model: str) -> Path:
+        return self.home / "feedback" / model
 
     @property
     def dagster_home(self) -> Path:
@@ -107,9 +119,13 @@ def postgres_instance_yaml(default: Path) -> str:
     The URL is read from the environment when the instance loads: the password never reaches the file.
     (``ensure_dagster_home`` derives the variable it names from ``ML_PLATFORM_POSTGRES_URL``.)
     """
-    body = default.read_text() if default.exists() else ""
+    import yaml
+
+    config = yaml.safe_load(default.read_text()) if default.exists() else {}
+    config.pop("storage", None)  # the embedded SQLite storage is what this replaces
+    body = yaml.safe_dump(config, sort_keys=False) if config else ""
     return (
-        f"{body.rstrip()}\n"
+        f"# Written from {default.name} by ml-platform.\n{body.rstrip()}\n"
         f"# Written because {POSTGRES_URL_VARIABLE} was set: runs, events and schedules in PostgreSQL.\n"
         f"storage:\n  postgres:\n    postgres_url:\n      env: {DAGSTER_POSTGRES_URL_VARIABLE}\n"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
+import yaml
 
 from ml_platform.settings import (
     DAGSTER_POSTGRES_URL_VARIABLE,
@@ -54,3 +55,14 @@ def test_with_the_url_a_new_home_gets_postgres_storage_and_no_password_on_disk(t
     assert password not in config and f"env: {DAGSTER_POSTGRES_URL_VARIABLE}" in config
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+
+
+def test_the_postgres_config_replaces_the_embedded_storage_and_keeps_the_rest():
+    from ml_platform.settings import PROJECT_ROOT, postgres_instance_yaml
+
+    embedded = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    written = yaml.safe_load(postgres_instance_yaml(PROJECT_ROOT / "dagster.yaml"))
+
+    assert "custom" in embedded["storage"]  # the embedded default's engine-keeping SQLite storage
+    assert written["storage"] == {"postgres": {"postgres_url": {"env": DAGSTER_POSTGRES_URL_VARIABLE}}}
+    assert written["run_queue"] == embedded["run_queue"] and written["telemetry"] == embedded["telemetry"]
