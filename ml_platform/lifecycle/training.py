@@ -118,35 +118,66 @@ def fit_candidate(features: pd.DataFrame, spec: ModelSpec):
 
 def evaluate(predictor, features: pd.DataFrame, spec: ModelSpec) -> Evaluation:
     """Score a fitted predictor on the test rows: overall, per class and per segment."""
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
-
     test = features[features[SPLIT_COLUMN] == "test"]
-    truth = test[spec.label].to_numpy()
     predicted = np.asarray(predictor.predict(test[list(spec.features)]))
-    classes = sorted(pd.unique(np.concatenate([truth, predicted])).tolist(), key=str)
-    per_class = f1_score(truth, predicted, labels=classes, average=None, zero_division=0)
-    per_segment, rows_per_segment = {}, {}
+    segments = None
     if spec.segments:
-        segment_values = test[spec.segments.column].astype(str).to_numpy()
-        for segment in sorted(set(spec.segments.min_share) | set(segment_values)):
-            mask = segment_values == segment
-            rows_per_segment[segment] = int(mask.sum())
-            if mask.any():
-                per_segment[segment] = float(
-                    f1_score(truth[mask], predicted[mask], average="weighted", zero_division=0)
-                )
+        segments = (test[spec.segments.column].astype(str).to_numpy(), tuple(spec.segments.min_share))
+    return score(test[spec.label].to_numpy(), predicted, segments)
+
+
+def score(truth: np.ndarray, predicted: np.ndarray, segments: tuple[np.ndarray, tuple[str, ...]] | None = None):
+    """Every metric of one prediction, from one confusion matrix per segment.
+
+    The metrics are scikit-learn's (``f1_score`` with ``zero_division=0``, ``balanced_accuracy_score``,
+    ``confusion_matrix`` on the union of true and predicted labels); the unit tests hold them equal.
+    They are derived from counts here because each scikit-learn metric call re-validates and re-encodes
+    the labels: 55 calls a candidate took 4.2 s of 1,000,000-row run (docs/benchmarks.md); one
+    ``bincount`` over (segment, truth, prediction) codes takes milliseconds.
+    """
+    classes = sorted(pd.unique(np.concatenate([truth, predicted])).tolist(), key=str)
+    index = pd.Index(classes)
+    k = len(classes)
+    cells = index.get_indexer(truth) * k + index.get_indexer(predicted)
+    confusion = np.bincount(cells, minlength=k * k).reshape(k, k)
+    f1 = _f1_per_class(confusion)
+    support = confusion.sum(axis=1)
+    recall = np.divide(np.diag(confusion), support, out=np.full(k, np.nan), where=support > 0)
+    per_segment, rows_per_segment = {}, {}
+    if segments is not None:
+        values, expected = segments
+        names, codes = np.unique(values, return_inverse=True)
+        by_segment = np.bincount(codes * k * k + cells, minlength=len(names) * k * k).reshape(len(names), k, k)
+        for segment in sorted(set(expected) | set(names.tolist())):
+            position = np.searchsorted(names, segment)
+            matrix = by_segment[position] if position < len(names) and names[position] == segment else None
+            rows_per_segment[segment] = int(matrix.sum()) if matrix is not None else 0
+            if rows_per_segment[segment]:
+                per_segment[segment] = _weighted(_f1_per_class(matrix), matrix.sum(axis=1))
     return Evaluation(
-        accuracy=float(accuracy_score(truth, predicted)),
-        f1_weighted=float(f1_score(truth, predicted, average="weighted", zero_division=0)),
-        f1_macro=float(f1_score(truth, predicted, average="macro", zero_division=0)),
-        balanced_accuracy=float(balanced_accuracy_score(truth, predicted)),
-        f1_per_class={str(c): float(v) for c, v in zip(classes, per_class, strict=True)},
+        accuracy=float(np.trace(confusion) / confusion.sum()),
+        f1_weighted=_weighted(f1, support),
+        f1_macro=float(f1.mean()),
+        balanced_accuracy=float(np.nanmean(recall)),
+        f1_per_class={str(c): float(v) for c, v in zip(classes, f1, strict=True)},
         f1_per_segment=per_segment,
         rows_per_segment=rows_per_segment,
-        confusion=confusion_matrix(truth, predicted, labels=classes).tolist(),
+        confusion=confusion.tolist(),
         classes=[str(c) for c in classes],
-        test_rows=len(test),
+        test_rows=len(truth),
     )
+
+
+def _f1_per_class(confusion: np.ndarray) -> np.ndarray:
+    """F1 of each class as scikit-learn computes it: 2tp / (2tp + fp + fn), 0 where that is 0/0."""
+    tp = np.diag(confusion).astype(float)
+    denominator = 2 * tp + (confusion.sum(axis=0) - tp) + (confusion.sum(axis=1) - tp)
+    return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+
+
+def _weighted(values: np.ndarray, support: np.ndarray) -> float:
+    total = support.sum()
+    return float((values * support).sum() / total) if total else 0.0
 
 
 BASELINE_STRATEGIES = ("prior", "stratified", "uniform")

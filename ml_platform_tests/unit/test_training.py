@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from ml_platform.lifecycle import lineage
 from ml_platform.lifecycle.features import SPLIT_COLUMN, build_feature_frame
 from ml_platform.lifecycle.lineage import CodeVersion, candidate_fingerprint, code_version
-from ml_platform.lifecycle.training import evaluate, fit_baseline, fit_candidate, train_test_frames
+from ml_platform.lifecycle.training import evaluate, fit_baseline, fit_candidate, score, train_test_frames
 from ml_platform.models import CONVERSION, IRIS
 from ml_platform.models.conversion import demo_data as conversion_data
 from ml_platform.models.conversion.contract import ConversionRecord
@@ -293,3 +293,36 @@ def test_package_versions_cover_the_tracked_packages():
     assert set(versions) == set(lineage.TRACKED_PACKAGES)
     assert versions["scikit-learn"] == sklearn.__version__
     assert versions["pandas"] == metadata.version("pandas")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_metrics_from_counts_equal_scikit_learns(seed):
+    """``score`` derives every metric from confusion counts for speed; scikit-learn is the reference.
+
+    Random labels cover a class that is only ever predicted, a class that is never predicted, string
+    and integer labels, and a declared segment with no rows.
+    """
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+
+    rng = np.random.default_rng(seed)
+    labels = np.array(["setosa", "versicolor", "virginica", "other"]) if seed % 2 else np.array([0, 1, 2, 3])
+    truth = rng.choice(labels[:3], size=400, p=[0.6, 0.3, 0.1])
+    predicted = np.where(rng.random(400) < 0.7, truth, rng.choice(labels[[0, 1, 3]], size=400))
+    segments = rng.choice(["north", "south", "east"], size=400)
+    result = score(truth, predicted, (segments, ("north", "south", "east", "west")))
+
+    union = sorted(set(truth.tolist()) | set(predicted.tolist()), key=str)
+    assert result.classes == [str(c) for c in union]
+    assert result.accuracy == pytest.approx(accuracy_score(truth, predicted))
+    assert result.f1_macro == pytest.approx(f1_score(truth, predicted, average="macro", zero_division=0))
+    assert result.f1_weighted == pytest.approx(f1_score(truth, predicted, average="weighted", zero_division=0))
+    assert result.balanced_accuracy == pytest.approx(balanced_accuracy_score(truth, predicted))
+    per_class = f1_score(truth, predicted, labels=union, average=None, zero_division=0)
+    assert list(result.f1_per_class.values()) == pytest.approx(per_class.tolist())
+    assert result.confusion == confusion_matrix(truth, predicted, labels=union).tolist()
+    for segment in ("north", "south", "east"):
+        mask = segments == segment
+        expected = f1_score(truth[mask], predicted[mask], average="weighted", zero_division=0)
+        assert result.f1_per_segment[segment] == pytest.approx(expected)
+        assert result.rows_per_segment[segment] == int(mask.sum())
+    assert result.rows_per_segment["west"] == 0 and "west" not in result.f1_per_segment
