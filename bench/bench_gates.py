@@ -49,8 +49,10 @@ def landing_frame(rows: int) -> pd.DataFrame:
 
 
 def platform_gates(frame: pd.DataFrame) -> bool:
-    """The platform's contract gate (pandera, lazy) and segment gate, as the snapshot checks run them."""
+    """The platform's contract gate (pandera, lazy) and segment gate, as the snapshot checks run them:
+    event times parsed once, then shared by every gate."""
     subject = "bench"
+    frame = contracts.with_typed_event_times(frame, CONVERSION, ConversionRecord)  # as snapshot_gates does
     schema = contracts.schema_holds(frame, ConversionRecord, subject)
     segments = contracts.has_every_segment(frame, CONVERSION, subject)
     return schema.passed and segments.passed

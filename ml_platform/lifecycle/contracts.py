@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # pandas is imported inside the gates: loading the definition
     import pandas as pd
 
 MAX_FAILURE_CASES = 20
+MAX_CASE_CHARS = 200  # a failing value is landing data: a hostile one may be megabytes long
+MAX_COUNTED = 50  # distinct values listed in a gate's counts (labels, segments): the most frequent first
 CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of ours an exporter's clock may run
 
 
@@ -31,6 +33,7 @@ def schema_holds(frame: pd.DataFrame, contract, subject: str, gate: str = "schem
     except SchemaErrors as errors:
         cases = errors.failure_cases
         table = cases.head(MAX_FAILURE_CASES)[["column", "check", "failure_case", "index"]].astype(str)
+        table = table.map(lambda text: f"{text[: MAX_CASE_CHARS - 1]}…" if len(str(text)) > MAX_CASE_CHARS else text)
         rules = tuple(_schema_rules(cases, contract.__name__))
         return GateResult(gate, subject, rules, details={"failure_cases": table.to_dict("records")})
     shape = f"{len(frame):,} rows x {len(frame.columns)} columns valid"
@@ -112,7 +115,10 @@ def keys_are_unique(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> GateR
     key = spec.key_column
     if key not in frame.columns:
         return GateResult("keys_are_unique", subject, (_missing_column(key),))
-    duplicated = frame[key][frame[key].duplicated(keep=False)]
+    values = frame[key]
+    if values.is_unique:  # one hash pass; finding which rows repeat costs a second, only worth it on failure
+        return GateResult("keys_are_unique", subject, (Rule(f"duplicate {key} values", 0, "0", True),))
+    duplicated = values[values.duplicated(keep=False)]
     examples = duplicated.astype(str).unique().tolist()
     note = f"{len(duplicated):,} rows share {capped(examples)}" if examples else ""
     rule = Rule(f"duplicate {key} values", int(duplicated.nunique()), "0", duplicated.empty, note)
@@ -147,7 +153,7 @@ def labels_are_known(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> Gate
         ),
     )
     return GateResult(
-        "labels_are_known", subject, rules, details={"label_counts": {str(k): int(v) for k, v in counts.items()}}
+        "labels_are_known", subject, rules, details={"label_counts": bounded_counts(counts)}
     )
 
 
@@ -173,14 +179,17 @@ def has_every_segment(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> Gat
         )
     covered = [segment for segment in expected if counts.get(segment, 0) > 0]
     absent = [segment for segment in expected if segment not in covered]
-    note = f"missing {absent}: the snapshot covers only {covered}{_time_span(frame, spec)}"
+    note = ""
+    if absent:  # the time span is worth its parse only when it explains a failure
+        span = _time_span(frame, spec)
+        note = f"missing {absent}: the snapshot covers only {covered}{span}. Is this a partial export?"
     rules.append(
         Rule(
             f"{segments.column} values present",
             capped(covered, 10),
             f"all of {expected}",
             not absent,
-            f"{note}. Is this a partial export?" if absent else "",
+            note,
         )
     )
     unexpected = sorted(set(counts.index) - set(expected))
@@ -197,7 +206,7 @@ def has_every_segment(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> Gat
         subject,
         tuple(rules),
         f"segments present: {covered}",
-        details={"rows_per_segment": {str(k): int(v) for k, v in counts.items()}},
+        details={"rows_per_segment": bounded_counts(counts)},
     )
 
 
@@ -205,14 +214,65 @@ def _time_span(frame: pd.DataFrame, spec: ModelSpec) -> str:
     if not spec.freshness or spec.freshness.column not in frame.columns:
         return ""
     times = event_time(frame, spec.freshness.column).dropna()
-    return f" from {times.min():%Y-%m-%d} to {times.max():%Y-%m-%d}" if not times.empty else ""
+    # isoformat, not strftime: strftime refuses a Timestamp outside Python's datetime range (year < 1)
+    return f" from {times.min().isoformat()[:10]} to {times.max().isoformat()[:10]}" if not times.empty else ""
 
 
 def event_time(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Event times as UTC timestamps; values that do not parse become NaT (the schema gate names them)."""
+    """Event times as UTC timestamps; values that do not parse become NaT (the schema gate names them).
+
+    Parsing text timestamps is the dearest part of the data gates (pandas' ISO 8601 parser runs at
+    about 2 M values/s here). Arrow's cast does the same in C++ some 20x faster, but only for stamps
+    that carry a zone offset and only all-or-nothing; anything else — naive stamps, which pandas reads
+    as UTC, or unparseable values, which must become NaT — takes the pandas path, so the result is the
+    same either way.
+    """
     import pandas as pd
 
-    return pd.to_datetime(frame[column], utc=True, errors="coerce", format="ISO8601")
+    values = frame[column]
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC")
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        return values.dt.tz_localize("UTC")
+    if (parsed := _arrow_timestamps(values)) is not None:
+        return parsed
+    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+
+
+def _arrow_timestamps(values: pd.Series) -> pd.Series | None:
+    """Offset-carrying ISO 8601 text as UTC nanosecond timestamps, or None when any value needs pandas."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if not pd.api.types.is_string_dtype(values.dtype):
+        return None
+    try:
+        parsed = pa.array(values, from_pandas=True).cast(pa.timestamp("ns", "UTC"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError, OverflowError):
+        return None
+    return pd.Series(parsed.to_pandas(), index=values.index, name=values.name)
+
+
+def with_typed_event_times(frame: pd.DataFrame, spec: ModelSpec, contract) -> pd.DataFrame:
+    """The frame with its event-time column parsed once, for every gate to share.
+
+    Without this the schema's coercion, the freshness gate and the segment gate's note each parse the
+    same text column again. The parsed column replaces the text only when the contract declares a
+    datetime there and every non-null value parsed: otherwise the schema gate must see the text to
+    name the values that do not convert.
+    """
+    import pandas as pd
+
+    column = spec.freshness.column if spec.freshness else None
+    if column is None or column not in frame.columns or not pd.api.types.is_string_dtype(frame[column].dtype):
+        return frame
+    declared = contract.to_schema().columns.get(column)
+    if declared is None or not pd.api.types.is_datetime64_any_dtype(getattr(declared.dtype, "type", None)):
+        return frame
+    times = event_time(frame, column)
+    if times.isna().sum() != frame[column].isna().sum():
+        return frame
+    return frame.assign(**{column: times})
 
 
 def is_fresh(frame: pd.DataFrame, spec: ModelSpec, subject: str, now: datetime) -> GateResult:
@@ -228,7 +288,9 @@ def is_fresh(frame: pd.DataFrame, spec: ModelSpec, subject: str, now: datetime) 
 
     newest, oldest = times.max(), times.min()
     now = pd.Timestamp(now)
-    age = now - newest
+    # In seconds: a nanosecond Timedelta overflows beyond ~292 years, Python's datetime before year 1,
+    # and a file may say "1700-01-01" or worse.
+    age = now.as_unit("s") - newest.as_unit("s")
     max_age = f"<= {_fmt_age(freshness.max_age)} (max_age)"
     rules = (
         Rule(
@@ -252,6 +314,7 @@ def is_fresh(frame: pd.DataFrame, spec: ModelSpec, subject: str, now: datetime) 
 
 def snapshot_gates(frame: pd.DataFrame, spec: ModelSpec, contract, subject: str, now: datetime) -> list[GateResult]:
     """Every data gate the spec declares, in the order a reader should meet them."""
+    frame = with_typed_event_times(frame, spec, contract)
     results = [
         schema_holds(frame, contract, subject),
         has_enough_rows(frame, spec, subject),
@@ -273,6 +336,18 @@ def snapshot_gate_names(spec: ModelSpec) -> list[str]:
     names += ["has_every_segment"] if spec.segments else []
     names += ["is_fresh"] if spec.freshness else []
     return names
+
+
+def bounded_counts(counts: pd.Series) -> dict[str, int]:
+    """Value counts fit for metadata: the most frequent ``MAX_COUNTED`` values, each cut to ``MAX_CASE_CHARS``.
+
+    A hostile column can hold a million distinct megabyte values; every one of them would otherwise
+    become a key of the check's metadata in Dagster's event log.
+    """
+    return {
+        (f"{text[: MAX_CASE_CHARS - 1]}…" if len(text := str(value)) > MAX_CASE_CHARS else text): int(count)
+        for value, count in counts.head(MAX_COUNTED).items()
+    }
 
 
 def _missing_column(column: str) -> Rule:

@@ -85,7 +85,15 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def capped(items: list[Any], limit: int = 5) -> str:
-    """A short list for a message: the first few items and how many more there are."""
-    shown = ", ".join(repr(item) for item in items[:limit])
+def capped(items: list[Any], limit: int = 5, width: int = 80) -> str:
+    """A short list for a message: the first few items, each cut to ``width`` characters, and how many more.
+
+    Items come from landing data (column names, values): a hostile megabyte string must not be copied
+    whole into every message, Dagster's metadata and the ledger.
+    """
+    shown = ", ".join(_cut(repr(item), width) for item in items[:limit])
     return f"[{shown}{f', … {len(items) - limit} more' if len(items) > limit else ''}]"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else f"{text[: width - 1]}…({len(text):,} characters)"

@@ -19,21 +19,25 @@ from ml_platform.lifecycle.spec import ModelSpec
 SPLIT_COLUMN = "split"
 
 
-def typed_frame(frame: pd.DataFrame, contract, model: str) -> pd.DataFrame:
+def typed_frame(frame: pd.DataFrame, spec: ModelSpec, contract) -> pd.DataFrame:
     """Coerce and validate a snapshot with the raw contract; refuse it if the contract fails.
 
     The snapshot's own gates normally stop a bad snapshot first. This second look is what makes the
-    gate hold when someone materializes ``validated_features`` by itself in a later run.
+    gate hold when someone materializes ``validated_features`` by itself in a later run. Event times
+    are parsed by the platform's fast path first (see ``contracts.event_time``), not by the coercion.
     """
     from pandera.errors import SchemaErrors
 
+    from ml_platform.lifecycle.contracts import with_typed_event_times
+
+    frame = with_typed_event_times(frame, spec, contract)
     try:
         return contract.validate(frame, lazy=True)
     except SchemaErrors as errors:
         cases = errors.failure_cases
         first = cases.head(3)[["column", "check", "failure_case"]].astype(str).to_dict("records")
         raise ContractViolation(
-            f"validated_features {model!r}: the snapshot breaks {contract.__name__} in {len(cases):,} place(s), "
+            f"validated_features {spec.name!r}: the snapshot breaks {contract.__name__} in {len(cases):,} place(s), "
             f"e.g. {first}. Fix the landing data; the snapshot gates list every failure."
         ) from errors
 
@@ -63,7 +67,7 @@ def assign_split(frame: pd.DataFrame, spec: ModelSpec) -> pd.Series:
 
 
 def build_feature_frame(frame: pd.DataFrame, spec: ModelSpec, contract) -> pd.DataFrame:
-    typed = typed_frame(frame, contract, spec.name)
+    typed = typed_frame(frame, spec, contract)
     if SPLIT_COLUMN in typed.columns:
         raise ContractViolation(f"validated_features {spec.name!r}: the data already has a column {SPLIT_COLUMN!r}")
     return typed.assign(**{SPLIT_COLUMN: assign_split(typed, spec)}).reset_index(drop=True)

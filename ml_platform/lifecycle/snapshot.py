@@ -13,15 +13,18 @@ A snapshot is the landing data as it arrived, frozen: ``<root>/<snapshot_id>/dat
   time, and files are hashed ``FILE_CHUNK_BYTES`` at a time, so taking a snapshot needs the frame plus
   one chunk of memory, not two or three copies of the frame.
 - Reading verifies the data file against the manifest's hash: a file changed on disk is refused.
+  Taking the same snapshot again moves a damaged copy aside (``.corrupt-…``) and writes it anew.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Sequence
@@ -29,6 +32,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ml_platform.lifecycle.evidence import ContractViolation, SnapshotCorrupted, capped
@@ -37,6 +41,7 @@ LANDING_SUFFIXES = (".csv", ".parquet", ".pq")
 HASH_CHUNK_ROWS = 100_000  # hashing turns a chunk's text columns into Python strings: keep it small
 PARQUET_ROW_GROUP_ROWS = 500_000
 FILE_CHUNK_BYTES = 8 << 20
+SNAPSHOT_ID_PATTERN = re.compile(r"[0-9a-f]{1,64}")  # content_id's sha256 hex digest
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,7 @@ def _invalid_byte(data: bytes, start: int, offset: int, line: int) -> str:
 def read_landing_file(path: Path) -> pd.DataFrame:
     """Read one CSV or Parquet file, turning every reader error into one that names the file."""
     kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
+    _refuse_escaping_link(path)
     try:
         if path.stat().st_size == 0:
             raise ContractViolation(
@@ -174,7 +180,99 @@ def read_landing_file(path: Path) -> pd.DataFrame:
             f"landing file {path.name!r} has columns without a name in its header: {capped(unnamed)} "
             "(expected a name for every column). Re-export the file with a full header."
         )
-    return frame
+    return _scalar_columns(path, frame)
+
+
+def _refuse_escaping_link(path: Path) -> None:
+    """Refuse a landing file that is a symbolic link to a file outside its landing folder.
+
+    Whoever can drop files in a landing folder could otherwise make the platform read, snapshot and
+    echo into gate metadata any file the platform itself can read (``export.csv -> ~/.pgpass``). A
+    link to another file inside the same folder is harmless and read as usual.
+    """
+    if not path.is_symlink():
+        return
+    folder = path.parent.resolve()
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError) as error:  # a dangling link or a loop
+        raise ContractViolation(
+            f"landing file {path.name!r} is a symbolic link that does not resolve ({type(error).__name__}). "
+            "Copy the export into the landing folder instead of linking it."
+        ) from error
+    if not target.is_relative_to(folder):
+        raise ContractViolation(
+            f"landing file {path.name!r} is a symbolic link to {str(target)!r}, outside its landing folder "
+            f"{str(folder)!r} (expected files inside it). Copy the export into the landing folder instead of "
+            "linking it."
+        )
+
+
+def _scalar_columns(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """One storable scalar type per column, or a refusal that names the file and the column.
+
+    Text columns can surprise: a damaged Parquet page can hold text that is not UTF-8 (Parquet readers
+    do not check); a CSV integer beyond 64 bits comes back as a Python int Arrow cannot store (kept as
+    text here, so the contract's coercion names it); a Parquet binary column comes back as bytes
+    (decoded as UTF-8 text, as a CSV would be); a Parquet list, map or struct column comes back as
+    collections that can neither be hashed nor checked as one value.
+    """
+    import pyarrow as pa
+
+    for column in frame.columns[frame.dtypes.map(lambda dtype: isinstance(dtype, pd.StringDtype))]:
+        try:  # Parquet readers do not check that text is UTF-8: a damaged page only fails later, when hashed
+            pa.array(frame[column]).validate(full=True)
+        except pa.ArrowInvalid as error:
+            raise ContractViolation(
+                f"landing file {path.name!r}: column {str(column)!r} holds text that is not valid UTF-8 "
+                f"({str(error)[:120]}); expected UTF-8 text. Is the file damaged? Re-export it."
+            ) from error
+    replaced = {}
+    for column in frame.columns[frame.dtypes.map(pd.api.types.is_object_dtype)]:
+        values = frame[column]
+        kind = pd.api.types.infer_dtype(values, skipna=True)
+        if kind in ("string", "empty"):
+            continue
+        nested = values.map(lambda value: isinstance(value, list | tuple | dict | set | np.ndarray))
+        if nested.any():
+            row = int(nested.to_numpy().argmax())
+            raise ContractViolation(
+                f"landing file {path.name!r}: column {str(column)!r} holds nested values ("
+                f"{type(values.iloc[row]).__name__} in row {row:,}); expected one scalar value per cell. "
+                "Flatten the column in the export."
+            )
+        if kind in ("bytes", "mixed"):
+            values = replaced[column] = _decoded(path, column, values)
+        try:
+            pa.array(values, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+            replaced[column] = _as_text(values)
+    return frame.assign(**replaced) if replaced else frame
+
+
+def _decoded(path: Path, column, values: pd.Series) -> pd.Series:
+    """Bytes as UTF-8 text (what a CSV reader would give), refusing bytes that are not UTF-8."""
+
+    def decode(value):
+        return value.decode("utf-8") if isinstance(value, bytes | bytearray) else value
+
+    try:
+        return values.map(decode)
+    except UnicodeDecodeError as error:
+        undecodable = values.map(lambda value: isinstance(value, bytes | bytearray) and not _is_utf8(value))
+        row = int(undecodable.to_numpy().argmax())
+        raise ContractViolation(
+            f"landing file {path.name!r}: column {str(column)!r} holds bytes that are not UTF-8 text (row {row:,}: "
+            f"{bytes(values.iloc[row][:20])!r}); expected text. Re-export the column as UTF-8 strings."
+        ) from error
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def read_landing(landing: Path, model: str) -> tuple[pd.DataFrame, list[SourceFile]]:
@@ -229,7 +327,7 @@ def _storable(frame: pd.DataFrame) -> pd.DataFrame:
     for column in frame.columns[frame.dtypes.map(pd.api.types.is_object_dtype)]:
         try:
             pa.array(frame[column], from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
             mixed.append(column)
     if not mixed:
         return frame
@@ -240,12 +338,41 @@ def _as_text(values: pd.Series) -> pd.Series:
     return values.map(lambda value: value if pd.isna(value) else str(value)).astype("str")
 
 
+class SnapshotWriteFailed(OSError):
+    """The storage refused a snapshot: disk full, a file size limit, a read-only or missing folder.
+
+    Nothing partial is left behind (see ``take_snapshot``); the message names the folder and the cause.
+    """
+
+
 def take_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path) -> Snapshot:
-    """Freeze a frame under ``root/<content id>``, or return the snapshot that already holds it."""
+    """Freeze a frame under ``root/<content id>``, or return the snapshot that already holds it.
+
+    An existing snapshot is reused only if its data file still has the hash its manifest recorded; a
+    damaged one is moved aside to a hidden ``.corrupt-…`` folder (kept for inspection) and written
+    anew, so "take a new snapshot" is always a way out of a corrupted one.
+
+    Raises:
+        SnapshotWriteFailed: the storage refused the write; no folder named after the id exists, and
+            the hidden staging folder is removed.
+    """
     snapshot_id = content_id(frame)
     final = root / snapshot_id
     if final.exists():
-        return _replace(read_manifest(final), reused=True)
+        existing = _intact_or_moved_aside(final)
+        if existing is not None:
+            return _replace(existing, reused=True)
+    try:
+        return _write_snapshot(frame, sources, root, snapshot_id)
+    except OSError as error:
+        raise SnapshotWriteFailed(
+            f"cannot write snapshot {snapshot_id[:12]} under {root}: {_storage_problem(error)}"
+        ) from error
+
+
+def _write_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path, snapshot_id: str) -> Snapshot:
+    """Write into a hidden staging folder, make it read-only, rename it into place; clean up on failure."""
+    final = root / snapshot_id
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".tmp-{snapshot_id[:12]}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
@@ -263,6 +390,8 @@ def take_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path
         )
         manifest = {**asdict(snapshot), "path": None, "sources": [asdict(s) for s in sources]}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        for written in (data_file, staging / "manifest.json"):
+            _fsync(written)  # a full disk can surface only when the data reach it: fail here, not after the rename
         for written in staging.iterdir():
             written.chmod(0o444)
         try:
@@ -277,6 +406,57 @@ def take_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _intact_or_moved_aside(path: Path) -> Snapshot | None:
+    """The snapshot at ``path`` if its data file matches its manifest; else move it aside and return None."""
+    try:
+        snapshot = read_manifest(path)
+        intact = snapshot.data_file.is_file() and file_sha256(snapshot.data_file) == snapshot.data_sha256
+    except SnapshotCorrupted:
+        intact = False
+    if intact:
+        return snapshot
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    path.rename(path.with_name(f".corrupt-{path.name[:12]}-{stamp}-{uuid.uuid4().hex[:6]}"))
+    return None
+
+
+def _storage_problem(error: OSError) -> str:
+    """The cause of a refused write, with what to do about it."""
+    text = f"{type(error).__name__}: {error}"
+    lowered = text.lower()
+    if error.errno in (errno.ENOSPC, errno.EDQUOT) or "no space left" in lowered or "quota" in lowered:
+        hint = "the disk is full: free space there, or move ML_PLATFORM_HOME to a larger disk"
+    elif error.errno == errno.EFBIG or "file too large" in lowered:
+        hint = "a file size limit was reached (`ulimit -f`, or the file system's largest file)"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS) or "permission" in lowered or "read-only" in lowered:
+        hint = "the folder is not writable by this process: fix its permissions or mount"
+    elif error.errno in (errno.EEXIST, errno.ENOTDIR):
+        hint = "a file stands where the snapshot folder should be: move it away"
+    else:
+        hint = "the storage refused the write"
+    return f"{text} ({hint}). No partial snapshot was left behind."
+
+
+def release_arrow_memory() -> None:
+    """Hand the pages Arrow's memory pool keeps after a read or a write back to the system.
+
+    The pool (mimalloc) holds freed memory for reuse: after reading and dropping a 1M-row snapshot and
+    its feature frame, 230 MiB stayed resident, and the next step (the estimator's fit, a run's peak)
+    started that much higher (docs/benchmarks.md, profile 9). Returning it costs milliseconds.
+    """
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def _write_parquet(frame: pd.DataFrame, data_file: Path) -> None:
     """Write the frame as Parquet one row group of ``PARQUET_ROW_GROUP_ROWS`` rows at a time.
 
@@ -289,10 +469,13 @@ def _write_parquet(frame: pd.DataFrame, data_file: Path) -> None:
 
     try:
         schema = pa.Schema.from_pandas(frame, preserve_index=False)
-        with pq.ParquetWriter(data_file, schema, compression="snappy") as writer:
+        # The file is opened here, not by the writer: if the writer's close fails (a full disk), the
+        # handle still closes at once, so the space of the deleted staging file is freed.
+        with data_file.open("wb") as sink, pq.ParquetWriter(sink, schema, compression="snappy") as writer:
             for start in range(0, max(len(frame), 1), PARQUET_ROW_GROUP_ROWS):
                 chunk = frame.iloc[start : start + PARQUET_ROW_GROUP_ROWS]
                 writer.write_table(pa.Table.from_pandas(chunk, schema=schema, preserve_index=False))
+        release_arrow_memory()
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
         columns = _unstorable_columns(frame)
         where = f"; conversion failed for column(s) {capped(columns)}" if columns else ""
@@ -331,7 +514,16 @@ def read_manifest(path: Path) -> Snapshot:
 
 
 def load_snapshot(root: Path, snapshot_id: str) -> tuple[Snapshot, pd.DataFrame]:
-    """Read a snapshot after verifying that its data file is the one that was written."""
+    """Read a snapshot after verifying that its data file is the one that was written.
+
+    The id comes from outside the snapshot store (run metadata, registry tags), so it is checked to be
+    a content hash before it becomes a path: ``root / "/etc"`` would be ``/etc``.
+    """
+    if not isinstance(snapshot_id, str) or not SNAPSHOT_ID_PATTERN.fullmatch(snapshot_id):
+        raise ContractViolation(
+            f"snapshot id {str(snapshot_id)[:80]!r} is not a snapshot id: expected lowercase hexadecimal digits "
+            f"(a content hash), e.g. {'0' * 12}…; a path or any other name is refused."
+        )
     path = root / snapshot_id
     if not path.is_dir():
         raise ContractViolation(f"snapshot {snapshot_id} does not exist under {root}")
@@ -353,7 +545,9 @@ def load_snapshot(root: Path, snapshot_id: str) -> tuple[Snapshot, pd.DataFrame]
             f"recorded {snapshot.data_sha256[:16]}…. The file was changed after it was written; it will not "
             "be used. Take a new snapshot from the landing files."
         )
-    return snapshot, pd.read_parquet(snapshot.data_file)
+    frame = pd.read_parquet(snapshot.data_file)
+    release_arrow_memory()
+    return snapshot, frame
 
 
 def _replace(snapshot: Snapshot, **changes) -> Snapshot:

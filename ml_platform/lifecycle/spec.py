@@ -121,6 +121,20 @@ class Monitoring(_Frozen):
             this; ``None``: age alone never does.
         drift_sensor, new_data_sensor: whether those sensors exist (they start running by default).
         schedule: cron expression of the hybrid "is retraining justified now?" check; ``None``: off.
+        drift_on_scoring: the drift sensor also judges the batches landing in the scoring folder
+            (``<home>/scoring/<model>/``): the traffic the champion serves, not only what it will train on.
+        performance_tolerance: how far the champion's live comparison metric (its predictions joined
+            with labelled outcomes from ``<home>/feedback/<model>/``) may fall below the metric it was
+            promoted with before an alert is raised and a candidate requested; ``None`` turns the
+            performance trigger off.
+        min_feedback_rows: a window with fewer labelled champion predictions than this is not judged
+            (too noisy to act on), and the ledger says so.
+        performance_window: the width of the event-time windows the live metric is computed in
+            (aligned to midnight UTC for whole days).
+        rollback_on_drop: on a drop, move ``champion`` back to ``previous-champion`` when that version,
+            re-scored on the same logged inputs, did measurably better on the same outcomes.
+        rollback_margin: how much better (in the comparison metric) the previous champion must be, with
+            the lower end of a paired bootstrap's 95% interval of the difference above zero.
     """
 
     features: tuple[str, ...] | None = None
@@ -134,6 +148,28 @@ class Monitoring(_Frozen):
     drift_sensor: bool = True
     new_data_sensor: bool = True
     schedule: str | None = "0 6 * * *"
+    drift_on_scoring: bool = False
+    performance_tolerance: float | None = Field(default=None, ge=0.0, lt=1.0)
+    min_feedback_rows: int = Field(default=500, ge=1)
+    performance_window: timedelta = timedelta(days=1)
+    rollback_on_drop: bool = False
+    rollback_margin: float = Field(default=0.02, ge=0.0, lt=1.0)
+
+    @field_validator("performance_window")
+    @classmethod
+    def _window_is_positive(cls, window: timedelta) -> timedelta:
+        if window.total_seconds() <= 0:
+            raise ValueError(f"performance_window is {window}: a window must be longer than zero")
+        return window
+
+    @model_validator(mode="after")
+    def _rollback_needs_the_trigger(self) -> Monitoring:
+        if self.rollback_on_drop and self.performance_tolerance is None:
+            raise ValueError(
+                "rollback_on_drop is set but performance_tolerance is None: without the performance trigger "
+                "no drop is ever measured, so nothing would roll back"
+            )
+        return self
 
     @field_validator("feature_thresholds")
     @classmethod

@@ -303,3 +303,44 @@ def test_is_fresh_fails_on_events_in_the_future():
 def test_is_fresh_fails_without_a_parseable_event_time():
     result = contracts.is_fresh(sessions().assign(event_time="yesterday"), SPEC, SUBJECT, now=NOW)
     assert violated(result)["newest event_time"].observed == "no parseable timestamps"
+
+
+# event times, parsed once
+
+
+@pytest.mark.parametrize(
+    "stamps",
+    [
+        ["2026-11-13 11:44:49.394749871+00:00", "2026-11-13T11:44:49Z", "2026-11-13T11:44:49.5-05:30", None],
+        ["2026-11-13T11:44:49", "2026-11-13", "2026-11-13 11:44+02:00", None],  # naive stamps: pandas' path
+        ["2026-11-13T11:44:49+00:00", "not a time", None, "2026-11-13T11:44:49+01:00"],
+    ],
+    ids=["with-offsets", "naive-or-mixed", "unparseable"],
+)
+def test_event_times_parse_to_the_same_instants_on_either_path(stamps):
+    text = pd.Series(stamps, dtype="str", name="event_time")
+    parsed = contracts.event_time(text.to_frame(), "event_time")
+    expected = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+
+    assert parsed.dt.tz is not None and str(parsed.dt.tz) == "UTC"
+    assert parsed.isna().tolist() == expected.isna().tolist()
+    assert (parsed.dropna().astype("int64") // 1000).tolist() == (expected.dropna().astype("int64") // 1000).tolist()
+
+
+def test_event_times_are_parsed_once_for_every_gate_when_they_all_parse():
+    frame = sessions()
+    typed = contracts.with_typed_event_times(frame, SPEC, ConversionRecord)
+
+    assert isinstance(typed["event_time"].dtype, pd.DatetimeTZDtype)
+    assert frame["event_time"].dtype != typed["event_time"].dtype  # the caller's frame is not changed
+    assert contracts.schema_holds(typed, ConversionRecord, SUBJECT).passed
+
+
+def test_an_unparseable_event_time_stays_text_so_the_schema_gate_names_it():
+    frame = sessions()
+    frame.loc[3, "event_time"] = "yesterday"
+    assert contracts.with_typed_event_times(frame, SPEC, ConversionRecord) is frame
+
+    results = {r.gate: r for r in contracts.snapshot_gates(frame, SPEC, ConversionRecord, SUBJECT, now=NOW)}
+    failed = violated(results["schema_holds"])
+    assert any("event_time" in name and "yesterday" in str(rule.observed) for name, rule in failed.items()), failed

@@ -44,7 +44,7 @@ def iris_raw() -> pd.DataFrame:
 
 def test_typed_frame_coerces_csv_like_strings(iris_raw):
     as_text = iris_raw.astype(str)
-    typed = typed_frame(as_text, IrisRecord, "iris")
+    typed = typed_frame(as_text, IRIS, IrisRecord)
     assert typed["sepal_length"].dtype == "float64"
     assert typed["sepal_length"].tolist() == iris_raw["sepal_length"].tolist()
     assert typed["species"].tolist() == iris_raw["species"].tolist()
@@ -54,7 +54,7 @@ def test_typed_frame_coerces_conversion_numbers_and_timestamps_from_text(convers
     head = conversion_raw.head(50)
     as_text = head.astype({c: str for c in ["price", "discount", "pages_viewed", "time_on_site_s", "converted"]})
     as_text["event_time"] = head["event_time"].map(lambda t: t.isoformat())
-    typed = typed_frame(as_text, ConversionRecord, "conversion")
+    typed = typed_frame(as_text, CONVERSION, ConversionRecord)
     assert typed["pages_viewed"].dtype == "int64"
     assert typed["converted"].tolist() == head["converted"].tolist()
     assert typed["price"].tolist() == pytest.approx(head["price"].tolist())
@@ -68,31 +68,31 @@ def test_typed_frame_names_the_model_and_the_contract_on_bad_data(iris_raw):
     with pytest.raises(
         ContractViolation, match=r"validated_features 'iris': the snapshot breaks IrisRecord in 2 place"
     ):
-        typed_frame(bad, IrisRecord, "iris")
+        typed_frame(bad, IRIS, IrisRecord)
 
 
 def test_typed_frame_reports_a_value_that_cannot_be_coerced(iris_raw):
     bad = iris_raw.astype(str)
     bad.loc[4, "sepal_width"] = "wide"
     with pytest.raises(ContractViolation, match=r"(?s)'iris'.*IrisRecord.*sepal_width.*wide"):
-        typed_frame(bad, IrisRecord, "iris")
+        typed_frame(bad, IRIS, IrisRecord)
 
 
 def test_typed_frame_refuses_an_unknown_column(iris_raw):
     with pytest.raises(ContractViolation, match=r"breaks IrisRecord.*extra"):
-        typed_frame(iris_raw.assign(extra=1), IrisRecord, "iris")
+        typed_frame(iris_raw.assign(extra=1), IRIS, IrisRecord)
 
 
 def test_typed_frame_is_a_value_error_for_callers_that_catch_those(iris_raw):
     with pytest.raises(ValueError, match="breaks IrisRecord"):
-        typed_frame(iris_raw.drop(columns=["species"]), IrisRecord, "iris")
+        typed_frame(iris_raw.drop(columns=["species"]), IRIS, IrisRecord)
 
 
 def test_typed_frame_does_not_turn_no_into_true(conversion_raw):
     frame = conversion_raw.head(20).copy()
     frame["returning_customer"] = ["no", "yes"] * 10
     try:
-        typed = typed_frame(frame, ConversionRecord, "conversion")
+        typed = typed_frame(frame, CONVERSION, ConversionRecord)
     except ContractViolation:
         return
     assert typed["returning_customer"].tolist() == [False, True] * 10
