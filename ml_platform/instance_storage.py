@@ -17,6 +17,8 @@ The storage layout on disk is Dagster's own (``history/runs.db``, ``history/runs
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,5 +73,15 @@ class SqliteStorage(DagsterSqliteStorage):
         self._event_log_storage = EngineKeepingSqliteEventLogStorage(_event_logs_directory(base_dir))
 
     @classmethod
+    def config_type(cls):
+        from dagster import Field, StringSource
+
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
     def from_config_value(cls, inst_data, config_value) -> SqliteStorage:
-        return cls.from_local(inst_data=inst_data, **config_value)
+        """``base_dir`` defaults to ``$DAGSTER_HOME``; without it (``dagster definitions validate`` run
+        from the repository, which reads ``./dagster.yaml``) to a temporary folder, as Dagster's own
+        ephemeral instances do: nothing outside a DAGSTER_HOME is meant to persist."""
+        base_dir = config_value.get("base_dir") or os.environ.get("DAGSTER_HOME")
+        return cls.from_local(base_dir or tempfile.mkdtemp(prefix="dagster-storage-"), inst_data=inst_data)

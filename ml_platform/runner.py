@@ -132,7 +132,7 @@ def _store(paths: PlatformPaths | None = None):
 def explain(model: str, version: str | None = None, paths: PlatformPaths | None = None) -> str:
     """The evidence chain of a registered version, from its alias back to the landing files' hashes."""
     from ml_platform.lifecycle.registry import version_details
-    from ml_platform.lifecycle.snapshot import read_manifest
+    from ml_platform.lifecycle.snapshot import SNAPSHOT_ID_PATTERN, read_manifest
     from ml_platform.models import get_spec
 
     get_spec(model)
@@ -163,7 +163,9 @@ def explain(model: str, version: str | None = None, paths: PlatformPaths | None 
     lines.append(f"  features:           {tag('features_id')}")
     lines.append(f"  snapshot:           {snapshot_id}")
     snapshot_path = paths.snapshots(model) / snapshot_id
-    if snapshot_id and snapshot_path.is_dir():
+    if not SNAPSHOT_ID_PATTERN.fullmatch(snapshot_id):  # a registry tag is data, never a path to follow
+        lines.append(f"    (the tag {snapshot_id[:80]!r} is not a snapshot id)")
+    elif snapshot_path.is_dir():
         snapshot = read_manifest(snapshot_path)
         lines.append(f"    {snapshot.rows:,} rows, written {snapshot.created_at}, data sha256 {snapshot.data_sha256}")
         lines.append("  source files:")

@@ -24,6 +24,7 @@ and registry in its schema ``mlflow`` (the two both have a ``runs`` table). SQLi
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,3 +173,16 @@ def redacted(uri: str) -> str:
         return uri
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+_PASSWORD_IN_URL = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@\s]*):[^@/?#\s]+@")
+
+
+def redact_secrets(text: str) -> str:
+    """Any text (an error message, a log line) with the password of every URL in it replaced by ``***``.
+
+    HTTP and database clients echo the address they failed to reach, credentials included: MLflow says
+    "API request to http://user:password@host/api/... failed". Such a message must not reach a terminal,
+    a CI log or an evidence file as it is.
+    """
+    return _PASSWORD_IN_URL.sub(r"\g<head>:***@", text)

@@ -169,8 +169,9 @@ def _classify(error: Exception) -> tuple[int, str]:
     """Which exit code an exception means: evidence (1), configuration (2) or infrastructure (3)."""
     from ml_platform.defs.factory import is_transient
     from ml_platform.lifecycle.evidence import ContractViolation, PromotionBlocked
+    from ml_platform.settings import redact_secrets
 
-    text = f"{type(error).__name__}: {error}"
+    text = redact_secrets(f"{type(error).__name__}: {error}")  # clients echo URLs with their passwords
     if isinstance(error, (ContractViolation, PromotionBlocked)):
         return EXIT_GATE_FAILED, str(error)
     if is_transient(error):

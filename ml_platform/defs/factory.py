@@ -105,13 +105,23 @@ def is_transient(error: BaseException) -> bool:
     return any(marker in str(error).lower() for marker in TRANSIENT_MARKERS)
 
 
+class InfrastructureUnavailable(ConnectionError):
+    """A store the step needs did not answer; the step's RetryPolicy retries it with backoff."""
+
+
 @contextmanager
-def evidence_failures(asset: str, model: str) -> Iterator[None]:
+def evidence_failures(asset: str, model: str, server: str | None = None, retry_number: int = 0) -> Iterator[None]:
     """Turn invalid evidence into a Dagster failure that names the asset and is never retried.
 
-    Only errors that look like infrastructure pass through untouched, for the step's RetryPolicy; any
-    other error (a bug, an MLflow refusal) fails the step once, without burning retries on it.
+    Errors that look like infrastructure go to the step's RetryPolicy, renamed so that they name the
+    asset and ``server`` (the MLflow tracking URI, password redacted) rather than only a deep HTTP
+    error; on the last attempt (``retry_number`` reached the policy's ``max_retries``) they become the
+    step's failure itself, instead of Dagster's bare "Exceeded max_retries". Storage that refuses a
+    snapshot fails at once: a retry cannot free a disk. Any other error (a bug, an MLflow refusal)
+    fails the step once, without burning retries on it.
     """
+    from ml_platform.lifecycle.snapshot import SnapshotWriteFailed
+
     try:
         yield
     except (ContractViolation, PromotionBlocked) as error:
@@ -122,14 +132,57 @@ def evidence_failures(asset: str, model: str) -> Iterator[None]:
         ) from error
     except dg.Failure:
         raise
+    except SnapshotWriteFailed as error:
+        raise dg.Failure(
+            description=f"{asset} {model!r}: {error}",
+            metadata={"model": model, "asset": asset, "error": type(error).__name__},
+            allow_retries=False,
+        ) from error
     except Exception as error:
         if is_transient(error):
-            raise
+            if server is None or isinstance(error, InfrastructureUnavailable):
+                raise
+            cause = None if _has_password(server) else error  # its text would carry the URL unredacted
+            problem = (
+                f"{asset} {model!r}: the MLflow tracking server {_redacted(server)} did not answer: "
+                f"{_scrubbed(f'{type(error).__name__}: {error}', server)[:500]}."
+            )
+            attempts = INFRASTRUCTURE_RETRY.max_retries + 1
+            if retry_number >= INFRASTRUCTURE_RETRY.max_retries:
+                raise dg.Failure(
+                    description=f"{problem} Gave up after {attempts} attempts with exponential backoff: check that "
+                    "the server is up and reachable from here, then re-execute the run from failure.",
+                    metadata={"model": model, "asset": asset, "server": _redacted(server), "attempts": attempts},
+                    allow_retries=False,
+                ) from cause
+            raise InfrastructureUnavailable(
+                f"{problem} Attempt {retry_number + 1} of {attempts}; the step's RetryPolicy retries it with backoff."
+            ) from cause
         raise dg.Failure(
             description=f"{asset} {model!r} crashed (not retried, not a gate result): {type(error).__name__}: {error}",
             metadata={"model": model, "asset": asset, "error": type(error).__name__},
             allow_retries=False,
         ) from error
+
+
+def _redacted(uri: str) -> str:
+    from ml_platform.settings import redacted
+
+    return redacted(uri)
+
+
+def _has_password(uri: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(uri).password is not None
+
+
+def _scrubbed(text: str, uri: str) -> str:
+    """``text`` without the URI's password, wherever an HTTP library echoed the URL."""
+    from urllib.parse import urlsplit
+
+    password = urlsplit(uri).password
+    return text.replace(password, "***") if password else text
 
 
 def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict:
@@ -331,7 +384,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         from ml_platform.defs.training_step import train_candidate
 
         upstream = latest_metadata(context.instance, keys.features)
-        with evidence_failures("candidate_model", spec.name):
+        with evidence_failures("candidate_model", spec.name, mlflow.tracking_uri, context.retry_number):
             require_gates(
                 context.instance,
                 "candidate_model",
@@ -377,7 +430,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
     def registry_entry(
         context: dg.AssetExecutionContext, mlflow: MlflowStore, platform: PlatformHome
     ) -> dg.MaterializeResult:
-        from ml_platform.lifecycle.registry import register_candidate
+        from ml_platform.lifecycle.registry import ChampionMoved, register_candidate
         from ml_platform.lifecycle.tracking import model_version_url
 
         candidate = latest_metadata(context.instance, keys.candidate)
@@ -389,32 +442,36 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
                 for name in model_gates
             ],
         ]
-        with evidence_failures("registry_entry", spec.name):
+        with evidence_failures("registry_entry", spec.name, mlflow.tracking_uri, context.retry_number):
             require_gates(context.instance, "registry_entry", spec.name, required)
             gates = {f"{key.asset_key.path[-1]}:{key.name}": "passed" for key, _, _ in required}
-            registration = register_candidate(
-                mlflow.store(),
-                spec.name,
-                run_id=candidate["mlflow_run_id"],
-                model_uri=candidate["model_uri"],
-                fingerprint=candidate["fingerprint"],
-                compared_champion=candidate.get("champion_version") or None,
-                tags={
-                    "ml_platform.snapshot_id": candidate["snapshot_id"],
-                    "ml_platform.features_id": candidate["features_id"],
-                    "ml_platform.training_run_id": candidate["mlflow_run_id"],
-                    "ml_platform.dagster_run_id": context.run_id,
-                    "ml_platform.training_dagster_run_id": candidate["dagster_run_id"],
-                    "ml_platform.git_commit": candidate["git_commit"],
-                    "ml_platform.git_dirty": str(candidate["git_dirty"]).lower(),
-                    "ml_platform.params_digest": candidate["params_digest"],
-                    "ml_platform.params": spec.params,
-                    "ml_platform.gates": gates,
-                    "ml_platform.compared_with_champion": candidate.get("champion_version") or "none",
-                    "ml_platform.metrics": candidate["evaluation"]["candidate"] | {"confusion": None},
-                },
-                promote=spec.promotion == "auto",
-            )
+            try:
+                registration = register_candidate(
+                    mlflow.store(),
+                    spec.name,
+                    run_id=candidate["mlflow_run_id"],
+                    model_uri=candidate["model_uri"],
+                    fingerprint=candidate["fingerprint"],
+                    compared_champion=candidate.get("champion_version") or None,
+                    tags={
+                        "ml_platform.snapshot_id": candidate["snapshot_id"],
+                        "ml_platform.features_id": candidate["features_id"],
+                        "ml_platform.training_run_id": candidate["mlflow_run_id"],
+                        "ml_platform.dagster_run_id": context.run_id,
+                        "ml_platform.training_dagster_run_id": candidate["dagster_run_id"],
+                        "ml_platform.git_commit": candidate["git_commit"],
+                        "ml_platform.git_dirty": str(candidate["git_dirty"]).lower(),
+                        "ml_platform.params_digest": candidate["params_digest"],
+                        "ml_platform.params": spec.params,
+                        "ml_platform.gates": gates,
+                        "ml_platform.compared_with_champion": candidate.get("champion_version") or "none",
+                        "ml_platform.metrics": candidate["evaluation"]["candidate"] | {"confusion": None},
+                    },
+                    promote=spec.promotion == "auto",
+                )
+            except ChampionMoved as refused:
+                record_champion_moved(context, platform.paths(), spec, refused, candidate)
+                raise
         context.log.info(registration.note)
         record_registration(context, platform.paths(), spec, registration, candidate)
         return dg.MaterializeResult(
@@ -461,14 +518,32 @@ def _snapshot_metadata(spec: ModelSpec, snapshot, frame, landing) -> dict:
     }
     if spec.label in frame.columns:
         metadata["label_balance"] = dg.MetadataValue.json(
-            {str(k): int(v) for k, v in frame[spec.label].astype(str).value_counts().items()}
+            contracts.bounded_counts(frame[spec.label].astype(str).value_counts())
         )
     if spec.segments and spec.segments.column in frame.columns:
         metadata["rows_per_segment"] = dg.MetadataValue.json(
-            {str(k): int(v) for k, v in frame[spec.segments.column].astype(str).value_counts().items()}
+            contracts.bounded_counts(frame[spec.segments.column].astype(str).value_counts())
         )
     if spec.freshness and spec.freshness.column in frame.columns:
         times = contracts.event_time(frame, spec.freshness.column).dropna()
         if not times.empty:
             metadata["event_time_range"] = dg.MetadataValue.json([times.min().isoformat(), times.max().isoformat()])
     return metadata
+
+
+def record_champion_moved(context, paths, spec: ModelSpec, refused, candidate: dict) -> None:
+    """Record ``rejected`` in the ledger for a version registered without an alias because the champion
+    it was compared with moved meanwhile (two runs promoting at once, or a person's approval)."""
+    from ml_platform.defs.monitoring import record_in_step, run_trigger
+    from ml_platform.lifecycle.ledger import Decision
+
+    evidence = {
+        "mlflow_run_id": candidate.get("mlflow_run_id"),
+        "snapshot_id": candidate.get("snapshot_id"),
+        "compared_with_champion": candidate.get("champion_version") or "none",
+        "champion": refused.champion or "none",
+        **run_trigger(context),
+    }
+    record_in_step(
+        context, paths, Decision(spec.name, "rejected", "registry", str(refused), {}, evidence, version=refused.version)
+    )

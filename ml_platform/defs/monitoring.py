@@ -26,8 +26,13 @@ def decisions_key(model: str) -> dg.AssetKey:
     return dg.AssetKey([model, DECISIONS_ASSET])
 
 
-def observation(decision: Decision) -> dg.AssetObservation:
-    """A ledger record as an observation of ``<model>/decisions``."""
+def observation(decision: Decision, figures: dict[str, str] | None = None) -> dg.AssetObservation:
+    """A ledger record as an observation of ``<model>/decisions``.
+
+    ``figures`` are Markdown images (``figures.markdown_image``) shown beside the record. They go to the
+    observation only, never to the ledger: a picture of base64 PNG has no place in an audit table, and
+    the numbers it draws are in the record's scores.
+    """
     metadata: dict = {
         "decision": decision.decision,
         "trigger": decision.trigger,
@@ -45,13 +50,19 @@ def observation(decision: Decision) -> dg.AssetObservation:
         metadata["evidence"] = dg.MetadataValue.json(_plain(decision.evidence))
     if "table" in decision.evidence:
         metadata["drift"] = dg.MetadataValue.md(decision.evidence["table"])
+    if "performance_table" in decision.evidence:
+        metadata["performance"] = dg.MetadataValue.md(decision.evidence["performance_table"])
+    for name, markdown in (figures or {}).items():
+        metadata[name] = dg.MetadataValue.md(markdown)
     return dg.AssetObservation(asset_key=decisions_key(decision.model), metadata=metadata)
 
 
-def record(paths: PlatformPaths, decision: Decision) -> tuple[Decision, dg.AssetObservation]:
-    """Append ``decision`` to the ledger; return it recorded, with its observation for Dagster."""
+def record(
+    paths: PlatformPaths, decision: Decision, figures: dict[str, str] | None = None
+) -> tuple[Decision, dg.AssetObservation]:
+    """Append ``decision`` to the ledger; return it recorded, with its observation (and ``figures``) for Dagster."""
     recorded = Ledger.for_home(paths.home).record(decision)
-    return recorded, observation(recorded)
+    return recorded, observation(recorded, figures)
 
 
 def record_in_step(context, paths: PlatformPaths, decision: Decision) -> Decision:

@@ -1,11 +1,12 @@
 """Resources: where the platform home and the MLflow store are, as typed Dagster config."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
 
 from ml_platform.lifecycle.registry import Store
-from ml_platform.settings import PlatformPaths
+from ml_platform.settings import PlatformPaths, redacted
 
 
 class PlatformHome(dg.ConfigurableResource):
@@ -37,6 +38,21 @@ def default_resources(paths: PlatformPaths | None = None) -> dict[str, dg.Config
     return {
         "platform": PlatformHome(home=str(paths.home)),
         "mlflow": MlflowStore(
-            tracking_uri=paths.tracking_uri, registry_uri=paths.registry_uri, artifact_root=paths.artifact_root
+            tracking_uri=_unshown(paths.tracking_uri, "ML_PLATFORM_RESOLVED_TRACKING_URI"),
+            registry_uri=_unshown(paths.registry_uri, "ML_PLATFORM_RESOLVED_REGISTRY_URI"),
+            artifact_root=_unshown(paths.artifact_root, "ML_PLATFORM_RESOLVED_ARTIFACT_ROOT"),
         ),
     }
+
+
+def _unshown(value: str, variable: str) -> str | dg.EnvVar:
+    """A store address that carries a password, handed to Dagster as the name of a variable holding it.
+
+    Dagster's webserver shows every resource's configured values to anyone who can open it (the
+    Resources page, the launchpad's defaults); an ``EnvVar`` shows only its name and is read when a
+    run starts. Every process that loads the definitions derives the same value here.
+    """
+    if redacted(value) == value:
+        return value
+    os.environ[variable] = value
+    return dg.EnvVar(variable)

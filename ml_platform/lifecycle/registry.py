@@ -5,16 +5,30 @@ the one it replaced reachable for rollback. MLflow keeps no history of alias mov
 every promotion also writes tags on the versions involved, and the Dagster materialization of
 ``registry_entry`` records it.
 
+MLflow offers no compare-and-set on an alias (``set_registered_model_alias`` overwrites whatever is
+there), so every read-decide-move of ``champion`` happens under a lock file per model (``Store.lock``),
+and the alias is read back after the move. Two runs promoting the same model at once therefore see each
+other: the second finds that the champion it was compared with has changed, and its version is kept
+without an alias, tagged with the reason (``ml_platform.not_promoted``).
+
 ``mlflow`` is imported inside the functions: it costs seconds, and loading the Dagster definitions
 must not pay it.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from ml_platform.lifecycle.evidence import PromotionBlocked
 
@@ -22,15 +36,74 @@ CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous-champion"
 CHALLENGER = "challenger"  # manual promotion: passed every gate, waits for `ml-platform approve`
 TAG = "ml_platform."
+NOT_PROMOTED = f"{TAG}not_promoted"  # why a registered version that passed its gates never got an alias
+LOCK_TIMEOUT_SECONDS = 120.0
+
+
+class ChampionMoved(PromotionBlocked):
+    """The candidate was registered, but the champion it was compared with is no longer champion."""
+
+    def __init__(self, message: str, version: str, champion: str | None):
+        super().__init__(message)
+        self.version = version
+        self.champion = champion
 
 
 @dataclass(frozen=True)
 class Store:
-    """Where MLflow keeps runs, models and artifacts."""
+    """Where MLflow keeps runs, models and artifacts, and where the registry's per-model locks live.
+
+    ``lock_dir`` holds one lock file per model. Without it, a SQLite registry keeps them beside its
+    database file (every writer of that file is on this machine), and a registry behind a server keeps
+    them under the platform home (``<home>/locks``), which the CLI and the Dagster runs of one machine
+    share. Across machines a file lock is no guard: there, the run queue's one-run-per-model limit and
+    the read-back after each alias move are.
+    """
 
     tracking_uri: str
     registry_uri: str
     artifact_root: str
+    lock_dir: str | None = None
+
+    def lock_path(self, model: str) -> Path:
+        if self.lock_dir:
+            folder = Path(self.lock_dir)
+        elif self.registry_uri.startswith("sqlite:///"):
+            database = unquote(self.registry_uri.removeprefix("sqlite:///").split("?", 1)[0])
+            folder = Path(database).parent / "registry-locks"  # relative to the working folder, as SQLAlchemy
+        else:
+            from ml_platform.settings import PlatformPaths
+
+            folder = PlatformPaths.from_environment().home / "locks"
+        name = model if re.fullmatch(r"[A-Za-z0-9_-]+", model) else hashlib.sha256(model.encode()).hexdigest()
+        return folder / f"{name}.lock"
+
+    @contextmanager
+    def lock(self, model: str, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[Path]:
+        """Hold the model's registry lock: one read-decide-move of its aliases at a time.
+
+        Raises:
+            TimeoutError: another process held it for ``timeout`` seconds (worth a retry).
+        """
+        path = self.lock_path(model)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(
+                            f"registry lock {path} for model {model!r} was held by another run for more "
+                            f"than {timeout:.0f} s; retry, or look for a stuck process holding it"
+                        ) from None
+                    time.sleep(0.05)
+            try:
+                yield path
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def client(self):
         import mlflow
@@ -88,10 +161,34 @@ def current_champion(store: Store, model: str) -> Champion | None:
 
 
 def load_version(store: Store, model: str, version: str):
+    """A registered version's pipeline, read only if its files lie under the store's own artifact root.
+
+    Loading deserializes (skops, or pickle for whatever a version's ``MLmodel`` names): anyone who can
+    write the registry could register a version whose source is a file elsewhere and point ``champion``
+    at it. Such a version is refused before a byte of it is read.
+    """
     import mlflow.sklearn
 
-    store.client()
+    client = store.client()
+    location = client.get_model_version_download_uri(model, str(version))
+    if not _is_under(location, store.artifact_root):
+        raise PromotionBlocked(
+            f"model {model!r} version {version}: its files are at {location!r}, not under the platform's artifact "
+            f"root {store.artifact_root!r}; it will not be loaded (loading a model runs its deserializer). "
+            "Was the registry edited by hand? Register versions only through the platform."
+        )
     return mlflow.sklearn.load_model(f"models:/{model}/{version}")
+
+
+def _is_under(location: str, root: str) -> bool:
+    """Whether an artifact URI (or plain path) lies inside the root URI, after resolving '..'."""
+    import posixpath
+
+    found, base = urlsplit(location), urlsplit(root)
+    if (found.scheme or "file") != (base.scheme or "file") or found.netloc != base.netloc:
+        return False
+    path, prefix = posixpath.normpath(unquote(found.path) or "/"), posixpath.normpath(unquote(base.path) or "/")
+    return path.startswith(prefix.rstrip("/") + "/")
 
 
 def find_version_by_tag(store: Store, model: str, tag: str, value: str) -> str | None:
@@ -114,71 +211,113 @@ def register_candidate(
 ) -> Registration:
     """Register a candidate whose gates all passed and move ``champion`` to it.
 
-    An identical candidate (same fingerprint) is not registered twice. A candidate that was compared
-    with a champion that is no longer champion is refused: its comparison is out of date. With
-    ``promote=False`` (the spec's manual promotion) the version gets the ``challenger`` alias instead
-    and ``champion`` stays until ``approve``.
+    An identical candidate (same fingerprint) is not registered twice. Everything from reading the
+    champion to moving the alias happens under the model's registry lock. A candidate compared with a
+    champion that is no longer champion (another run promoted meanwhile, or a person approved or
+    rolled back) is registered -- it is not lost -- but gets no alias: its version is tagged
+    ``ml_platform.not_promoted`` with the reason and ``ChampionMoved`` is raised, since its "no worse
+    than champion" gate judged the wrong champion. With ``promote=False`` (the spec's manual
+    promotion) the version gets the ``challenger`` alias instead and ``champion`` stays until
+    ``approve``.
+
+    Raises:
+        ChampionMoved: the version was registered without an alias; re-run the graph to compare again.
     """
     from mlflow.exceptions import MlflowException
 
     client = store.client()
-    existing = find_version_by_tag(store, model, f"{TAG}fingerprint", fingerprint)
-    champion = current_champion(store, model)
-    if existing is not None:
-        is_champion = champion is not None and champion.version == existing
-        return Registration(
-            existing,
-            False,
-            None,
-            f"no-op: version {existing} already holds this candidate (same snapshot, code and parameters)"
-            + ("; it is the champion" if is_champion else "; it is not the champion and stays so"),
-        )
-    current = champion.version if champion else None
-    if current != compared_champion:
-        raise PromotionBlocked(
-            f"registry_entry {model!r}: the candidate was compared with champion "
-            f"{'v' + compared_champion if compared_champion else '(none)'}, but the champion is now "
-            f"{'v' + current if current else '(none)'}. Re-materialize candidate_model to compare with it."
-        )
-    if not _registered_model_exists(client, model):
-        try:
-            client.create_registered_model(
-                model, description=f"ml_platform model {model!r}; champion moves only through gates"
+    with store.lock(model):
+        existing = _version_with_fingerprint(client, model, fingerprint)
+        champion = current_champion(store, model)
+        if existing is not None:
+            is_champion = champion is not None and champion.version == existing
+            return Registration(
+                existing,
+                False,
+                None,
+                f"no-op: version {existing} already holds this candidate (same snapshot, code and parameters)"
+                + ("; it is the champion" if is_champion else "; it is not the champion and stays so"),
             )
-        except MlflowException as error:
-            if error.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-    promoted_at = datetime.now(UTC).isoformat(timespec="seconds")
-    version_tags = {
-        **{k: _tag_value(v) for k, v in tags.items()},
-        f"{TAG}fingerprint": fingerprint,
-        f"{TAG}promoted_at": promoted_at,
-        f"{TAG}previous_champion": current or "none",
-    }
-    if not promote:
-        version_tags.pop(f"{TAG}promoted_at")
-        version_tags[f"{TAG}awaiting_approval_since"] = promoted_at
-    created = client.create_model_version(model, source=model_uri, run_id=run_id, tags=version_tags)
-    version = str(created.version)
-    if not promote:
-        client.set_registered_model_alias(model, CHALLENGER, version)
-        return Registration(
-            version,
-            False,
-            None,
-            f"version {version} is challenger, awaiting approval (manual promotion); champion stays "
-            + (f"version {current}" if current else "unset"),
-            CHALLENGER,
+        current = champion.version if champion else None
+        if not _registered_model_exists(client, model):
+            try:
+                client.create_registered_model(
+                    model, description=f"ml_platform model {model!r}; champion moves only through gates"
+                )
+            except MlflowException as error:
+                if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+        promoted_at = datetime.now(UTC).isoformat(timespec="seconds")
+        version_tags = {
+            **{k: _tag_value(v) for k, v in tags.items()},
+            f"{TAG}fingerprint": fingerprint,
+            f"{TAG}promoted_at": promoted_at,
+            f"{TAG}previous_champion": current or "none",
+        }
+        stale = None
+        if current != compared_champion:
+            stale = (
+                f"the candidate was compared with champion {_named(compared_champion)}, but the champion is now "
+                f"{_named(current)} (another run or a person moved it meanwhile)"
+            )
+            version_tags.pop(f"{TAG}promoted_at")
+            version_tags[NOT_PROMOTED] = _tag_value(f"{promoted_at}: {stale}")
+        elif not promote:
+            version_tags.pop(f"{TAG}promoted_at")
+            version_tags[f"{TAG}awaiting_approval_since"] = promoted_at
+        created = client.create_model_version(
+            model, source=model_uri, run_id=run_id, tags=version_tags, model_id=_logged_model_id(model_uri)
         )
-    if current:
-        client.set_registered_model_alias(model, PREVIOUS_CHAMPION, current)
-        client.set_model_version_tag(model, current, f"{TAG}replaced_by", version)
-        client.set_model_version_tag(model, current, f"{TAG}replaced_at", promoted_at)
-    client.set_registered_model_alias(model, CHAMPION, version)
+        version = str(created.version)
+        if stale:
+            raise ChampionMoved(
+                f"registry_entry {model!r}: registered as version {version} but not promoted: {stale}. The "
+                f"version keeps its evidence and the tag {NOT_PROMOTED}; re-materialize candidate_model to "
+                f"compare a candidate with {_named(current)}.",
+                version,
+                current,
+            )
+        if not promote:
+            client.set_registered_model_alias(model, CHALLENGER, version)
+            return Registration(
+                version,
+                False,
+                None,
+                f"version {version} is challenger, awaiting approval (manual promotion); champion stays "
+                + (f"version {current}" if current else "unset"),
+                CHALLENGER,
+            )
+        _move_champion(client, model, version, current, promoted_at)
     note = f"version {version} is now champion" + (
         f"; version {current} is previous-champion" if current else " (first champion)"
     )
     return Registration(version, True, current, note, CHAMPION)
+
+
+def _version_with_fingerprint(client, model: str, fingerprint: str) -> str | None:
+    """The first version registered for this very candidate; versions left without an alias because
+    the champion moved under them do not count (a re-run compared with the new champion registers anew)."""
+    if not _registered_model_exists(client, model):
+        return None
+    found = client.search_model_versions(f"name = '{model}' and tags.`{TAG}fingerprint` = '{fingerprint}'")
+    found = [v for v in found if NOT_PROMOTED not in (v.tags or {})]
+    return str(min(int(v.version) for v in found)) if found else None
+
+
+def _logged_model_id(model_uri: str) -> str | None:
+    """The logged model's id in a ``models:/<model id>`` URI (what ``log_model`` returns in MLflow 3).
+
+    A tracking server refuses such a source without the id ("the model_id request parameter must
+    identify the resource that contains the source"); a SQLite store does not check. This is what
+    ``mlflow.register_model`` passes too.
+    """
+    prefix = "models:/"
+    rest = model_uri[len(prefix) :] if model_uri.startswith(prefix) else ""
+    return rest if rest and "/" not in rest.strip("/") else None
+
+
+def _named(version: str | None) -> str:
+    return f"v{version}" if version else "(none)"
 
 
 @dataclass(frozen=True)
@@ -216,24 +355,25 @@ def approve(store: Store, model: str, version: str, actor: str, note: str = "") 
         raise PromotionBlocked(
             f"approve {model!r} v{version}: refused, its gates did not all pass: " + "; ".join(problems)
         )
-    champion = current_champion(store, model)
-    current = champion.version if champion else None
-    if current == str(version):
-        raise PromotionBlocked(f"approve {model!r} v{version}: it is already the champion")
-    compared = tags.get(f"{TAG}compared_with_champion", "none")
-    if compared != (current or "none"):
-        raise PromotionBlocked(
-            f"approve {model!r} v{version}: refused, it was compared with champion "
-            f"{'v' + compared if compared != 'none' else '(none)'}, but the champion is now "
-            f"{'v' + current if current else '(none)'}. Re-run the model's graph to compare a candidate with it."
-        )
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    for key, value in {"approved_by": actor, "approved_at": now, "approval_note": note, "promoted_at": now,
-                       "previous_champion": current or "none"}.items():  # fmt: skip
-        client.set_model_version_tag(model, str(version), f"{TAG}{key}", _tag_value(value))
-    _move_champion(client, model, str(version), current, now)
-    if CHALLENGER in (getattr(mv, "aliases", None) or []):
-        client.delete_registered_model_alias(model, CHALLENGER)
+    with store.lock(model):
+        champion = current_champion(store, model)
+        current = champion.version if champion else None
+        if current == str(version):
+            raise PromotionBlocked(f"approve {model!r} v{version}: it is already the champion")
+        compared = tags.get(f"{TAG}compared_with_champion", "none")
+        if compared != (current or "none"):
+            raise PromotionBlocked(
+                f"approve {model!r} v{version}: refused, it was compared with champion "
+                f"{'v' + compared if compared != 'none' else '(none)'}, but the champion is now "
+                f"{'v' + current if current else '(none)'}. Re-run the model's graph to compare a candidate with it."
+            )
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for key, value in {"approved_by": actor, "approved_at": now, "approval_note": note, "promoted_at": now,
+                           "previous_champion": current or "none"}.items():  # fmt: skip
+            client.set_model_version_tag(model, str(version), f"{TAG}{key}", _tag_value(value))
+        _move_champion(client, model, str(version), current, now)
+        if CHALLENGER in (getattr(mv, "aliases", None) or []):
+            client.delete_registered_model_alias(model, CHALLENGER)
     return AliasMove(
         model, str(version), current, f"version {version} is now champion, approved by {actor}"
         + (f"; version {current} is previous-champion" if current else " (first champion)"),
@@ -247,30 +387,33 @@ def rollback(store: Store, model: str, actor: str, reason: str, to: str | None =
     ``previous-champion``, so a rollback can itself be undone.
     """
     client = store.client()
-    champion = current_champion(store, model)
-    if champion is None:
-        raise LookupError(f"rollback {model!r}: there is no champion to roll back")
-    if to is None:
-        try:
-            to = str(client.get_model_version_by_alias(model, PREVIOUS_CHAMPION).version)
-        except Exception as error:  # MLflow raises its own exception type for an unset alias
-            raise LookupError(
-                f"rollback {model!r}: there is no previous-champion to roll back to; name a version with --to"
-            ) from error
-    mv = _model_version(client, model, str(to))
-    if str(to) == champion.version:
-        raise PromotionBlocked(f"rollback {model!r}: v{to} is already the champion")
-    problems = gate_problems(dict(mv.tags))
-    if problems:
-        raise PromotionBlocked(
-            f"rollback {model!r} to v{to}: refused, its gates did not all pass: " + "; ".join(problems)
-        )
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    client.set_model_version_tag(model, champion.version, f"{TAG}rolled_back_at", now)
-    client.set_model_version_tag(model, champion.version, f"{TAG}rolled_back_by", _tag_value(actor))
-    client.set_model_version_tag(model, champion.version, f"{TAG}rollback_reason", _tag_value(reason))
-    client.set_model_version_tag(model, str(to), f"{TAG}restored_at", now)
-    _move_champion(client, model, str(to), champion.version, now)
+    with store.lock(model):
+        champion = current_champion(store, model)
+        if champion is None:
+            raise LookupError(f"rollback {model!r}: there is no champion to roll back")
+        if to is None:
+            try:
+                to = str(client.get_model_version_by_alias(model, PREVIOUS_CHAMPION).version)
+            except Exception as error:  # MLflow raises its own exception type for an unset alias
+                raise LookupError(
+                    f"rollback {model!r}: there is no previous-champion to roll back to; name a version with --to"
+                ) from error
+        mv = _model_version(client, model, str(to))
+        if str(to) == champion.version:
+            raise PromotionBlocked(f"rollback {model!r}: v{to} is already the champion")
+        problems = gate_problems(dict(mv.tags))
+        if NOT_PROMOTED in mv.tags:
+            problems.append(f"it was never champion ({mv.tags[NOT_PROMOTED]})")
+        if problems:
+            raise PromotionBlocked(
+                f"rollback {model!r} to v{to}: refused, its gates did not all pass: " + "; ".join(problems)
+            )
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        client.set_model_version_tag(model, champion.version, f"{TAG}rolled_back_at", now)
+        client.set_model_version_tag(model, champion.version, f"{TAG}rolled_back_by", _tag_value(actor))
+        client.set_model_version_tag(model, champion.version, f"{TAG}rollback_reason", _tag_value(reason))
+        client.set_model_version_tag(model, str(to), f"{TAG}restored_at", now)
+        _move_champion(client, model, str(to), champion.version, now)
     return AliasMove(
         model, str(to), champion.version,
         f"version {to} is champion again (rolled back from version {champion.version} by {actor}: {reason})",
@@ -278,11 +421,22 @@ def rollback(store: Store, model: str, actor: str, reason: str, to: str | None =
 
 
 def _move_champion(client, model: str, version: str, current: str | None, now: str) -> None:
+    """Move ``champion`` from ``current`` to ``version`` (callers hold the model's lock), then read it back.
+
+    The read-back catches a writer that does not take the lock (another machine on a shared server):
+    MLflow itself has no compare-and-set on aliases.
+    """
     if current:
         client.set_registered_model_alias(model, PREVIOUS_CHAMPION, current)
         client.set_model_version_tag(model, current, f"{TAG}replaced_by", version)
         client.set_model_version_tag(model, current, f"{TAG}replaced_at", now)
     client.set_registered_model_alias(model, CHAMPION, version)
+    found = str(client.get_model_version_by_alias(model, CHAMPION).version)
+    if found != version:
+        raise PromotionBlocked(
+            f"registry {model!r}: champion was set to v{version} but reads back as v{found}: another writer "
+            "moved it at the same time without the registry lock. Check `ml-platform history` and the registry."
+        )
 
 
 def _model_version(client, model: str, version: str):

@@ -58,3 +58,13 @@ def test_it_keeps_at_most_a_bounded_number_of_engines(tmp_path):
     assert len(storage._engines) == KEPT_ENGINES  # noqa: SLF001 - the bound is the point of the test
     assert next(reversed(storage._engines)) == "index"  # noqa: SLF001 - most recently used is kept
     assert "run-0" not in storage._engines  # noqa: SLF001
+
+
+def test_without_a_base_dir_it_stores_under_dagster_home(tmp_path, monkeypatch):
+    from ml_platform.instance_storage import SqliteStorage
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    storage = SqliteStorage.from_config_value(None, {})
+
+    assert storage.base_dir == str(tmp_path)
+    assert (tmp_path / "history" / "runs").is_dir()  # Dagster's own layout: a stock instance reads it
