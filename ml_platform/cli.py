@@ -32,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         # A store that cannot be reached before any run starts (Postgres down, MLflow server away):
         # worth a retry, and nothing was written. The message is the driver's, never the URL with its password.
+        from ml_platform.settings import redact_secrets
+
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first_line = redact_secrets(first_line)  # MLflow's message carries the URL, password included
         print(
             f"ml-platform: infrastructure error, nothing was run or written: {type(error).__name__}: {first_line}",
             file=sys.stderr,
@@ -55,6 +58,22 @@ def _parser() -> argparse.ArgumentParser:
     demo_data.add_argument("--format", choices=("csv", "parquet"), default="csv")
     demo_data.add_argument(
         "--drift", action="store_true", help="write a shifted batch (a campaign: prices, discounts, apac's share move)"
+    )
+    demo_data.add_argument(
+        "--scoring",
+        action="store_true",
+        help="write a scoring batch (a day of sessions, no label) into <home>/scoring/<model>/ instead",
+    )
+    demo_data.add_argument(
+        "--feedback",
+        action="store_true",
+        help="write the outcomes (key and label) of the scoring batch of the same --seed/--rows into "
+        "<home>/feedback/<model>/",
+    )
+    demo_data.add_argument(
+        "--degraded",
+        action="store_true",
+        help="with --feedback: outcomes from a changed market, so the champion's live metric drops",
     )
     demo_data.set_defaults(handler=_demo_data)
 
@@ -87,8 +106,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _demo_data(args: argparse.Namespace) -> int:
-    from ml_platform.demo import write_demo_data
+    from ml_platform.demo import write_demo_data, write_feedback, write_scoring_batch
 
+    if sum((args.drift, args.scoring, args.feedback)) > 1:
+        raise ValueError("--drift, --scoring and --feedback each write a different file: choose one")
+    if args.degraded and not args.feedback:
+        raise ValueError("--degraded changes the outcomes that --feedback writes: add --feedback")
+    if args.scoring:
+        print(f"wrote {write_scoring_batch(args.model, args.rows, args.seed, args.format)}")
+        return EXIT_PASSED
+    if args.feedback:
+        print(f"wrote {write_feedback(args.model, args.rows, args.seed, args.degraded, args.format)}")
+        return EXIT_PASSED
     path = write_demo_data(args.model, rows=args.rows, seed=args.seed, file_format=args.format, drift=args.drift)
     print(f"wrote {path}")
     return EXIT_PASSED

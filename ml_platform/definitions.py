@@ -11,6 +11,7 @@ import dagster as dg
 from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.monitoring import monitoring_definitions
 from ml_platform.defs.resources import default_resources
+from ml_platform.defs.scoring import scoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
 from ml_platform.models import SPECS
 from ml_platform.settings import PlatformPaths
@@ -22,6 +23,7 @@ def build_definitions(paths: PlatformPaths | None = None) -> dg.Definitions:
         *(model_definitions(spec) for spec in SPECS),
         *(monitoring_definitions(spec) for spec in SPECS),
         *(trigger_definitions(spec) for spec in SPECS),
+        *(scoring_definitions(spec) for spec in SPECS),
         dg.Definitions(resources=default_resources(paths), executor=dg.in_process_executor),
     )
 

@@ -6,9 +6,12 @@ other run, whether anything is registered or promoted. Every judgment -- retrain
 goes to the decision ledger and shows as an observation of ``<model>/decisions``.
 
 - **Drift sensor**: judges the batches that landed in the model's landing folder since the champion's
-  training snapshot (files not among that snapshot's sources), against that snapshot. Its cursor
-  records which batches it judged, so a batch is judged once; a batch too small to judge waits for
-  more rows, and its "no decision" is recorded once.
+  training snapshot (files not among that snapshot's sources), against that snapshot -- and, when the
+  spec sets ``monitoring.drift_on_scoring``, the batches landing in its scoring folder: the traffic the
+  champion serves. Its cursor records which batches it judged, so a batch is judged once; a batch too
+  small to judge waits for more rows, and its "no decision" is recorded once. Each judgment's
+  observation carries histograms of the reference against the batch (on samples: a picture, not a
+  measure).
 - **New-data sensor** (when the spec sets ``monitoring.new_data_rows``): enough new rows since the
   champion's snapshot justify a candidate without drift.
 - **Hybrid schedule**: a periodic "is retraining justified now?" that weighs the champion's age, the
@@ -38,6 +41,7 @@ from ml_platform.lifecycle.spec import ModelSpec
 from ml_platform.settings import PlatformPaths
 
 TAG = "ml_platform/"
+FIGURE_SAMPLE_ROWS = 5_000  # rows of each side drawn in the drift histograms: enough for a shape, cheap to draw
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -69,9 +73,13 @@ def watch(spec: ModelSpec, paths: PlatformPaths, store) -> Watched | str:
     champion = current_champion(store, spec.name)
     if champion is None:
         return f"{spec.name!r} has no champion yet: there is no reference to judge new data against"
+    from ml_platform.lifecycle.snapshot import SNAPSHOT_ID_PATTERN
+
     snapshot_id = champion.tags.get("ml_platform.snapshot_id", "")
+    if not SNAPSHOT_ID_PATTERN.fullmatch(snapshot_id):  # a tag is registry data, not a path to follow
+        return f"the champion v{champion.version}'s snapshot tag {snapshot_id[:80]!r} is not a snapshot id"
     snapshot_path = paths.snapshots(spec.name) / snapshot_id
-    if not snapshot_id or not snapshot_path.is_dir():
+    if not snapshot_path.is_dir():
         return (
             f"the champion v{champion.version}'s training snapshot {snapshot_id[:12] or '(no tag)'} is not under "
             f"{paths.snapshots(spec.name)}: no reference to judge new data against"
@@ -97,12 +105,51 @@ def _sha256(fingerprint: str, path: str, file_sha256) -> str:
 
 @lru_cache(maxsize=4)
 def reference_for(snapshots_root: str, snapshot_id: str, features: tuple[str, ...]):
-    """The champion's training snapshot, prepared for drift once per snapshot and process."""
+    """The champion's training snapshot prepared for drift, and a sample of it for the histograms,
+    once per snapshot and process."""
     from ml_platform.lifecycle.drift import Reference
     from ml_platform.lifecycle.snapshot import load_snapshot
 
     _, frame = load_snapshot(Path(snapshots_root), snapshot_id)
-    return Reference.from_frame(frame, features, name=f"champion's training snapshot {snapshot_id[:12]}")
+    reference = Reference.from_frame(frame, features, name=f"champion's training snapshot {snapshot_id[:12]}")
+    return reference, _sample(frame[list(features)])
+
+
+def _sample(frame):
+    return frame.sample(n=FIGURE_SAMPLE_ROWS, random_state=0) if len(frame) > FIGURE_SAMPLE_ROWS else frame
+
+
+def drift_figures(reference_sample, batch, report, title: str) -> dict[str, str]:
+    """The drift histograms as a Markdown image for a decision's observation, drawn on samples.
+
+    A figure that cannot be drawn never costs the decision: the observation says why instead.
+    """
+    from ml_platform.lifecycle.figures import drift_histograms_figure, markdown_image, png_bytes
+
+    try:
+        figure = drift_histograms_figure(reference_sample, _sample(batch), report, title)
+    except ValueError as error:
+        return {"drift_histograms": f"(no histograms: {error})"}
+    return {"drift_histograms": markdown_image(png_bytes(figure), title)}
+
+
+def drift_batches(spec: ModelSpec, paths: PlatformPaths, watched: Watched) -> dict[str, Path]:
+    """The files the drift sensor judges, by fingerprint: new landing files, and scoring batches if the spec says so.
+
+    Scoring batches are never in a training snapshot, so every one of them is new to the reference;
+    their fingerprints carry the folder, so a scoring and a landing file of one name stay apart.
+    """
+    from ml_platform.lifecycle.snapshot import list_landing_files
+
+    batches = {Watched.fingerprint(p): p for p in watched.new_files}
+    if spec.monitoring.drift_on_scoring:
+        batches |= {f"scoring/{Watched.fingerprint(p)}": p for p in list_landing_files(paths.scoring(spec.name))}
+    return batches
+
+
+def batch_name(paths: PlatformPaths, spec: ModelSpec, path: Path) -> str:
+    """A batch file as the ledger names it: the bare name for a landing file, ``scoring/<name>`` for a scoring batch."""
+    return f"scoring/{path.name}" if path.parent == paths.scoring(spec.name) else path.name
 
 
 def read_batch(files: Sequence[Path]):
@@ -165,7 +212,7 @@ def judge_drift(
     watched = watch(spec, paths, store)
     if isinstance(watched, str):
         return dg.SkipReason(watched)
-    present = {Watched.fingerprint(p): p for p in watched.new_files}
+    present = drift_batches(spec, paths, watched)
     judged &= set(present)  # forget files that left the landing folder
     unjudged = {fp: p for fp, p in present.items() if fp not in judged}
     if not unjudged:
@@ -183,17 +230,20 @@ def judge_drift(
         return dg.SkipReason(reason)
 
     files = [unjudged[fp] for fp in sorted(unjudged)]
-    names = [p.name for p in files]
+    names = [batch_name(paths, spec, p) for p in files]
     evidence = {
         "batch_files": names,
         "champion_version": watched.champion_version,
         "reference_snapshot_id": watched.snapshot_id,
     }
     try:
-        reference = reference_for(str(paths.snapshots(spec.name)), watched.snapshot_id, tuple(spec.monitored_features))
+        reference, reference_sample = reference_for(
+            str(paths.snapshots(spec.name)), watched.snapshot_id, tuple(spec.monitored_features)
+        )
+        batch = read_batch(files)
         report = measure_drift(
             reference,
-            read_batch(files),
+            batch,
             spec.monitored_features,
             thresholds=spec.monitoring.feature_thresholds,
             default_threshold=spec.monitoring.psi_threshold,
@@ -220,8 +270,16 @@ def judge_drift(
     }
     evidence["table"] = report.table()
     summary = ", ".join(f"{feature}={psi:.3f}" for feature, psi in report.scores().items())
+    figures = drift_figures(
+        reference_sample,
+        batch,
+        report,
+        f"{spec.name}: {', '.join(names)[:80]} vs v{watched.champion_version}'s snapshot",
+    )
     if not report.decided:
-        decision, event = record(paths, Decision(spec.name, "no-decision", "drift", report.reason, scores, evidence))
+        decision, event = record(
+            paths, Decision(spec.name, "no-decision", "drift", report.reason, scores, evidence), figures
+        )
         return dg.SensorResult(
             skip_reason=dg.SkipReason(f"{report.reason} PSI: {summary}"),
             asset_events=[event],
@@ -229,13 +287,13 @@ def judge_drift(
         )
     cursor_after = json.dumps({"judged": sorted(judged | set(unjudged)), "pending": []})
     if not report.drifted:
-        decision, event = record(paths, Decision(spec.name, "no-op", "drift", report.reason, scores, evidence))
+        decision, event = record(paths, Decision(spec.name, "no-op", "drift", report.reason, scores, evidence), figures)
         return dg.SensorResult(
             skip_reason=dg.SkipReason(f"no-op: {report.reason}. PSI: {summary}"),
             asset_events=[event],
             cursor=cursor_after,
         )
-    decision, event = record(paths, Decision(spec.name, "retrain", "drift", report.reason, scores, evidence))
+    decision, event = record(paths, Decision(spec.name, "retrain", "drift", report.reason, scores, evidence), figures)
     request = run_request(
         spec,
         decision,
@@ -268,19 +326,27 @@ def judge_new_data(
     if reason:
         return dg.SkipReason(reason)
     names = sorted(p.name for p in watched.new_files)
-    try:
-        rows = len(read_batch(sorted(watched.new_files)))
-    except ValueError as error:
-        rows, problem = 0, str(error)
-    else:
-        problem = ""
+    counted = _cursor(cursor).get("rows", {})
+    rows_per_file, problem = {}, ""
+    for path in sorted(watched.new_files):  # only files this sensor has not counted yet are opened
+        fingerprint = Watched.fingerprint(path)
+        if fingerprint not in counted:
+            try:
+                counted[fingerprint] = len(read_batch([path]))
+            except ValueError as error:
+                problem = str(error)
+                break
+        rows_per_file[fingerprint] = counted[fingerprint]
+    rows = sum(rows_per_file.values()) if not problem else 0
     evidence = {
         "new_files": names,
         "champion_version": watched.champion_version,
         "reference_snapshot_id": watched.snapshot_id,
     }
     scores = {"new_rows": rows, "required_rows": needed}
-    cursor_after = json.dumps({"evaluated": present})
+    # Row counts of the files present, so the next tick reads only what lands after this one: without
+    # them every new file made the sensor re-read the whole pile (docs/benchmarks.md, load).
+    cursor_after = json.dumps({"evaluated": present, "rows": rows_per_file})
     if problem:
         decision, event = record(
             paths,
@@ -327,12 +393,12 @@ def judge_schedule(
             reasons.append(
                 f"the champion is {age.days} days old (max_champion_age {monitoring.max_champion_age.days} days)"
             )
-    rows = 0
+    rows, figures = 0, {}
     if watched.new_files:
         try:
             batch = read_batch(sorted(watched.new_files))
             rows = len(batch)
-            reference = reference_for(
+            reference, reference_sample = reference_for(
                 str(paths.snapshots(spec.name)), watched.snapshot_id, tuple(spec.monitored_features)
             )
             report = measure_drift(
@@ -349,6 +415,9 @@ def judge_schedule(
         else:
             scores["psi"] = report.scores()
             evidence["table"] = report.table()
+            figures = drift_figures(
+                reference_sample, batch, report, f"{spec.name}: new data vs v{watched.champion_version}'s snapshot"
+            )
             if report.drifted:
                 reasons.append(report.reason)
     scores["new_rows"] = rows
@@ -360,12 +429,34 @@ def judge_schedule(
             f"not justified: champion v{watched.champion_version} is within its age, "
             f"{rows:,} new rows, no significant drift"
         )
-        decision, event = record(paths, Decision(spec.name, "no-op", "schedule", why, scores, evidence))
+        decision, event = record(paths, Decision(spec.name, "no-op", "schedule", why, scores, evidence), figures)
         instance.report_runless_asset_event(event)
         return dg.SkipReason(f"no-op: {why}")
-    decision, event = record(paths, Decision(spec.name, "retrain", "schedule", "; ".join(reasons), scores, evidence))
+    decision, event = record(
+        paths, Decision(spec.name, "retrain", "schedule", "; ".join(reasons), scores, evidence), figures
+    )
     instance.report_runless_asset_event(event)
     return run_request(spec, decision, [now.isoformat()], {f"{TAG}champion": watched.champion_version})
+
+
+def model_sensor(spec: ModelSpec, kind: str, judge, description: str, **target) -> dg.SensorDefinition:
+    """A sensor ``<model>_<kind>_sensor`` that runs ``judge(spec, paths, store, instance, cursor)`` every 30 s.
+
+    Every trigger of the platform is this one shape, running by default (stop it in the UI); ``target``
+    is the sensor's ``job_name`` or ``asset_selection``.
+    """
+
+    @dg.sensor(
+        name=f"{spec.dagster_name}_{kind}_sensor",
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=description,
+        **target,
+    )
+    def _sensor(context: dg.SensorEvaluationContext, platform: PlatformHome, mlflow: MlflowStore):
+        return judge(spec, platform.paths(), mlflow.store(), context.instance, context.cursor)
+
+    return _sensor
 
 
 def trigger_definitions(spec: ModelSpec) -> dg.Definitions:
@@ -373,33 +464,28 @@ def trigger_definitions(spec: ModelSpec) -> dg.Definitions:
     job_name = f"{spec.dagster_name}_lifecycle"
     sensors, schedules = [], []
     if spec.monitoring.drift_sensor:
-
-        @dg.sensor(
-            name=f"{spec.dagster_name}_drift_sensor",
-            job_name=job_name,
-            minimum_interval_seconds=30,
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            description=f"Judges each batch landing for {spec.name!r} against the champion's training snapshot "
-            "(PSI per monitored feature); requests a candidate run when drift is significant.",
+        where = "batch landing" + (" or scored" if spec.monitoring.drift_on_scoring else "")
+        sensors.append(
+            model_sensor(
+                spec,
+                "drift",
+                judge_drift,
+                f"Judges each {where} for {spec.name!r} against the champion's training snapshot "
+                "(PSI per monitored feature); requests a candidate run when drift is significant.",
+                job_name=job_name,
+            )
         )
-        def drift_sensor(context: dg.SensorEvaluationContext, platform: PlatformHome, mlflow: MlflowStore):
-            return judge_drift(spec, platform.paths(), mlflow.store(), context.instance, context.cursor)
-
-        sensors.append(drift_sensor)
     if spec.monitoring.new_data_sensor and spec.monitoring.new_data_rows is not None:
-
-        @dg.sensor(
-            name=f"{spec.dagster_name}_new_data_sensor",
-            job_name=job_name,
-            minimum_interval_seconds=30,
-            default_status=dg.DefaultSensorStatus.RUNNING,
-            description=f"Requests a candidate run for {spec.name!r} once {spec.monitoring.new_data_rows:,} rows "
-            "landed since the champion's training snapshot, drift or not.",
+        sensors.append(
+            model_sensor(
+                spec,
+                "new_data",
+                judge_new_data,
+                f"Requests a candidate run for {spec.name!r} once {spec.monitoring.new_data_rows:,} rows "
+                "landed since the champion's training snapshot, drift or not.",
+                job_name=job_name,
+            )
         )
-        def new_data_sensor(context: dg.SensorEvaluationContext, platform: PlatformHome, mlflow: MlflowStore):
-            return judge_new_data(spec, platform.paths(), mlflow.store(), context.instance, context.cursor)
-
-        sensors.append(new_data_sensor)
     if spec.monitoring.schedule:
 
         @dg.schedule(

@@ -7,8 +7,10 @@ looked at, what it measured and what it did -- a decision *not* to retrain inclu
 Records live in one SQLite file under the platform home (``<home>/decisions.db``), append-only: the
 table refuses updates and deletes. Each record says which model, which decision, what triggered it,
 why, the scores or metric deltas it rested on, and the evidence it links to (run ids, snapshot ids,
-model versions). The Dagster wiring mirrors each record as an observation of ``<model>/decisions``
-so it also shows in the UI.
+model versions). An ``alert`` is a finding rather than an action: the champion's live metric fell
+beyond its tolerance; the ``retrain`` or ``rolled-back`` records that follow it say what was done.
+The Dagster wiring mirrors each record as an observation of ``<model>/decisions`` so it also shows in
+the UI.
 """
 
 from __future__ import annotations
@@ -22,8 +24,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-DecisionKind = Literal["retrain", "no-op", "no-decision", "promoted", "held", "rejected", "rolled-back"]
-DECISIONS: tuple[str, ...] = ("retrain", "no-op", "no-decision", "promoted", "held", "rejected", "rolled-back")
+DecisionKind = Literal["retrain", "no-op", "no-decision", "alert", "promoted", "held", "rejected", "rolled-back"]
+DECISIONS: tuple[str, ...] = (
+    "retrain",
+    "no-op",
+    "no-decision",
+    "alert",
+    "promoted",
+    "held",
+    "rejected",
+    "rolled-back",
+)
 CHAMPION_CHANGES = ("promoted", "rolled-back")
 LEDGER_FILE = "decisions.db"
 
@@ -55,7 +66,7 @@ class Decision:
     Attributes:
         model: the model's name.
         decision: one of ``DECISIONS``.
-        trigger: what made the judgment: ``drift``, ``new-data``, ``schedule``, ``gates``,
+        trigger: what made the judgment: ``drift``, ``new-data``, ``schedule``, ``performance``, ``gates``,
             ``approval``, ``rollback``, ``manual`` …
         reason: one or more sentences a reviewer can read without opening anything.
         scores: the numbers the decision rested on (PSI per feature, rows, metric deltas).

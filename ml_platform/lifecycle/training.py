@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ml_platform.lifecycle.features import SPLIT_COLUMN
+from ml_platform.lifecycle.metrics import METRICS, f1_per_class, metric_from_confusion
 from ml_platform.lifecycle.spec import ModelSpec, resolve_ref
 
 
@@ -127,22 +128,12 @@ def evaluate(predictor, features: pd.DataFrame, spec: ModelSpec) -> Evaluation:
 
 
 def score(truth: np.ndarray, predicted: np.ndarray, segments: tuple[np.ndarray, tuple[str, ...]] | None = None):
-    """Every metric of one prediction, from one confusion matrix per segment.
-
-    The metrics are scikit-learn's (``f1_score`` with ``zero_division=0``, ``balanced_accuracy_score``,
-    ``confusion_matrix`` on the union of true and predicted labels); the unit tests hold them equal.
-    They are derived from counts here because each scikit-learn metric call re-validates and re-encodes
-    the labels: 55 calls a candidate took 4.2 s of 1,000,000-row run (docs/benchmarks.md); one
-    ``bincount`` over (segment, truth, prediction) codes takes milliseconds.
-    """
+    """Every metric of one prediction, from one confusion count per segment (see ``lifecycle.metrics``)."""
     classes = sorted(pd.unique(np.concatenate([truth, predicted])).tolist(), key=str)
     index = pd.Index(classes)
     k = len(classes)
     cells = index.get_indexer(truth) * k + index.get_indexer(predicted)
     confusion = np.bincount(cells, minlength=k * k).reshape(k, k)
-    f1 = _f1_per_class(confusion)
-    support = confusion.sum(axis=1)
-    recall = np.divide(np.diag(confusion), support, out=np.full(k, np.nan), where=support > 0)
     per_segment, rows_per_segment = {}, {}
     if segments is not None:
         values, expected = segments
@@ -150,34 +141,19 @@ def score(truth: np.ndarray, predicted: np.ndarray, segments: tuple[np.ndarray, 
         by_segment = np.bincount(codes * k * k + cells, minlength=len(names) * k * k).reshape(len(names), k, k)
         for segment in sorted(set(expected) | set(names.tolist())):
             position = np.searchsorted(names, segment)
-            matrix = by_segment[position] if position < len(names) and names[position] == segment else None
-            rows_per_segment[segment] = int(matrix.sum()) if matrix is not None else 0
+            found = position < len(names) and names[position] == segment
+            rows_per_segment[segment] = int(by_segment[position].sum()) if found else 0
             if rows_per_segment[segment]:
-                per_segment[segment] = _weighted(_f1_per_class(matrix), matrix.sum(axis=1))
+                per_segment[segment] = float(metric_from_confusion(by_segment[position], "f1_weighted"))
     return Evaluation(
-        accuracy=float(np.trace(confusion) / confusion.sum()),
-        f1_weighted=_weighted(f1, support),
-        f1_macro=float(f1.mean()),
-        balanced_accuracy=float(np.nanmean(recall)),
-        f1_per_class={str(c): float(v) for c, v in zip(classes, f1, strict=True)},
+        **{name: float(metric_from_confusion(confusion, name)) for name in METRICS},
+        f1_per_class={str(c): float(v) for c, v in zip(classes, f1_per_class(confusion), strict=True)},
         f1_per_segment=per_segment,
         rows_per_segment=rows_per_segment,
         confusion=confusion.tolist(),
         classes=[str(c) for c in classes],
         test_rows=len(truth),
     )
-
-
-def _f1_per_class(confusion: np.ndarray) -> np.ndarray:
-    """F1 of each class as scikit-learn computes it: 2tp / (2tp + fp + fn), 0 where that is 0/0."""
-    tp = np.diag(confusion).astype(float)
-    denominator = 2 * tp + (confusion.sum(axis=0) - tp) + (confusion.sum(axis=1) - tp)
-    return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-
-
-def _weighted(values: np.ndarray, support: np.ndarray) -> float:
-    total = support.sum()
-    return float((values * support).sum() / total) if total else 0.0
 
 
 BASELINE_STRATEGIES = ("prior", "stratified", "uniform")

@@ -1,7 +1,7 @@
-"""One trained champion per module, and per test a fresh home that holds its training snapshot.
+"""One trained champion for the sensor tests, and per test a fresh home that holds its training snapshot.
 
 Training a champion through the real graph costs seconds; every sensor test needs one but none
-changes it. So a module trains it once, and each test gets its own platform home (its own landing
+changes it. So the package trains it once, and each test gets its own platform home (its own landing
 folder, ledger and snapshot copy) and its own Dagster instance, on the shared MLflow store.
 """
 
@@ -36,9 +36,9 @@ class Champion:
     store: Store
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def champion(tmp_path_factory, mlflow_store) -> Champion:
-    """A conversion champion (version 1) trained on 3,000 rows, once per module."""
+    """A conversion champion (version 1) trained on 3,000 rows, once for every sensor test module."""
     root = tmp_path_factory.mktemp("champion")
     spec = unique_spec(CONVERSION, params=FAST)
     (root / "dagster").mkdir()

@@ -1,6 +1,7 @@
 """The retraining triggers, evaluated as the daemon would, on a real instance, registry and ledger."""
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -122,6 +123,25 @@ def test_the_new_data_trigger_counts_rows_the_champion_never_saw(watcher):
     ]
 
 
+def test_the_new_data_sensor_reads_only_files_it_has_not_counted(watcher):
+    """A pile of small files arriving one by one must not be re-read on every tick (bench/bench_load.py)."""
+    watch = watcher(new_data_rows=1500, cooldown=timedelta(0))
+    first_file = watch.land(generate(1000, seed=8), "day-1.csv")
+    first = watch.tick("new_data_sensor")
+    assert "1,000 new rows" in first.skip_message
+
+    # Same name, size and modification time, but no longer readable as CSV: reading it again would fail.
+    stat = first_file.stat()
+    first_file.write_bytes(b"\x00" * stat.st_size)
+    os.utime(first_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    watch.land(generate(1000, seed=9), "day-2.csv")
+    second = watch.tick("new_data_sensor", cursor=first.cursor)
+
+    (request,) = second.run_requests
+    assert request.tags["ml_platform/new_rows"] == "2000"
+    assert sorted(json.loads(second.cursor)["rows"].values()) == [1000, 1000]  # counts of the files present
+
+
 def test_the_new_data_sensor_exists_only_when_the_spec_sets_a_volume_and_sensors_can_be_turned_off(watcher):
     names = lambda watch: sorted(s.name for s in watch.definitions().sensors)  # noqa: E731
     base = watcher().spec.dagster_name
@@ -141,10 +161,11 @@ def test_the_hybrid_schedule_weighs_age_volume_and_drift_and_records_its_answer(
     watch.land(generate(1000, seed=3), "ordinary.csv")
 
     def tick(when: datetime):
-        context = dg.build_schedule_context(
+        # As a context manager: the context opens an instance from the reference, which must be closed.
+        with dg.build_schedule_context(
             instance=watch.instance, scheduled_execution_time=when, resources=defs.resources
-        )
-        return schedule.evaluate_tick(context)
+        ) as context:
+            return schedule.evaluate_tick(context)
 
     today = tick(datetime.now(UTC))
     assert today.run_requests == [] and "not justified" in today.skip_message

@@ -21,6 +21,9 @@ DEVICES = ("desktop", "mobile", "tablet")
 SHARPNESS = 2.5  # how far from a coin flip a session's outcome is, given its features
 # A marketing campaign in apac: its share of traffic jumps, prices move up, discounts are everywhere.
 CAMPAIGN_REGION_WEIGHTS = (0.15, 0.10, 0.10, 0.10, 0.55)
+# A changed market, for shifted outcomes: a competitor's prices make customers far more price-sensitive,
+# a discount reads as a warning sign, returning customers shop elsewhere and mobile sessions convert more.
+SHIFTED_PRICE_SENSITIVITY = 5.0
 
 
 def generate(
@@ -30,11 +33,15 @@ def generate(
     days: float = 14.0,
     regions: tuple[str, ...] = REGIONS,
     campaign: bool = False,
+    shifted_outcomes: bool = False,
 ) -> pd.DataFrame:
     """``rows`` sessions with event times spread over the ``days`` before ``end`` (default: now).
 
     ``campaign=True`` shifts the feature distributions as a marketing campaign in a new region would:
     apac's share of traffic jumps, prices rise and most sessions carry a larger discount.
+    ``shifted_outcomes=True`` keeps the sessions (the same seed gives the same keys and features) but
+    draws their outcomes from a changed market (concept drift): what a model learned no longer holds,
+    and nothing in the features shows it -- only labelled outcomes do.
     """
     rng = np.random.default_rng(seed)
     end = end or datetime.now(UTC).replace(microsecond=0)
@@ -57,16 +64,20 @@ def generate(
     region_base = np.vectorize(REGION_BASE.get)(region)
     discount_effect = np.vectorize(REGION_DISCOUNT_EFFECT.get)(region)
     mobile_penalty = np.where((device == "mobile") & (region != "apac"), -0.7, 0.0)
+    price_sensitivity, returning_effect = 1.6, 0.8
+    if shifted_outcomes:
+        price_sensitivity, returning_effect = SHIFTED_PRICE_SENSITIVITY, -0.8
+        discount_effect, mobile_penalty = -discount_effect, np.where(device == "mobile", 0.7, 0.0)
     logit = (
         -3.9
         + region_base
         + 2.2 * np.log1p(pages)
         - 0.03 * pages**1.5
         + 0.6 * np.tanh(time_on_site / 300.0)
-        - 1.6 * (np.log(price) - 4.0)
+        - price_sensitivity * (np.log(price) - 4.0)
         + discount_effect * discount
         + mobile_penalty
-        + 0.8 * returning
+        + returning_effect * returning
     )
     converted = (rng.random(rows) < 1.0 / (1.0 + np.exp(-SHARPNESS * (logit - 0.5)))).astype(int)
     frame = pd.DataFrame(
