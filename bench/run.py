@@ -21,7 +21,7 @@ from bench.common import ROOT, machine, require_gnu_time, verdict
 
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
-SECTIONS = ("startup", "e2e", "gates", "snapshot", "drift")
+SECTIONS = ("startup", "e2e", "gates", "snapshot", "drift", "load")
 
 
 @dataclass
@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += snapshot(sizes, details)
     if "drift" in only:
         rows += drift(args.repeats + 2, details)
+    if "load" in only:
+        rows += load(details, write=not args.no_write)
     info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     info["bench wall time"] = f"{(time.monotonic() - started) / 60:.1f} min"
     table = render(rows, info, details, args)
@@ -219,6 +221,45 @@ def drift(repeats: int, details: list[str]) -> list[Row]:
             "≤ 1 s",
             result.seconds <= 1.0,
         )
+    ]
+
+
+def load(details: list[str], write: bool = True) -> list[Row]:
+    from bench import bench_load
+
+    print(f"\n== load: {', '.join(map(str, bench_load.FILES))} files of {bench_load.ROWS_PER_FILE} rows at once")
+    points = bench_load.compare()
+    text = bench_load.table(points)
+    details.append(text)
+    if write:
+        bench_load.write_section(text)  # its own section too, kept when a later run leaves load out
+    small, large = points[0], points[-1]
+    first = large.figures["new_data_first_s"], large.figures["drift_first_s"]
+    steady = max(large.figures["new_data_steady_s"], large.figures["drift_steady_s"])
+    return [
+        Row(
+            f"load: first sensor ticks over {large.files:,} files landed at once",
+            f"new-data {first[0]:.1f} s, drift {first[1]:.1f} s "
+            f"({large.per_file_ms('new_data_first'):.1f} / {large.per_file_ms('drift_first'):.1f} ms per file)",
+            "≤ 30 s each (the sensor interval; Dagster abandons an evaluation after 60 s)",
+            max(first) <= 30.0,
+        ),
+        Row(
+            f"load: peak memory, {small.files:,} → {large.files:,} files",
+            f"{small.process.peak_mib:,.0f} → {large.process.peak_mib:,.0f} MiB",
+            "bounded (≤ 2× for 10× the files)",
+            large.process.peak_mib <= 2 * small.process.peak_mib,
+        ),
+        Row(f"load: a tick with nothing new, {large.files:,} files present", f"{steady:.2f} s", "≤ 1 s", steady <= 1.0),
+        *[
+            Row(
+                f"load: {sensor} tick after one more file, {small.files:,} vs {large.files:,} present",
+                f"{small.figures[f'{label}_one_more_s']:.2f} s vs {large.figures[f'{label}_one_more_s']:.2f} s",
+                "the cost of the new file, not of every file (≤ 2× from 10× the files)",
+                large.figures[f"{label}_one_more_s"] <= 2 * small.figures[f"{label}_one_more_s"],
+            )
+            for sensor, label in (("new-data", "new_data"), ("drift", "drift"))
+        ],
     ]
 
 
