@@ -47,15 +47,7 @@ def write_demo_data(
         raise ValueError(f"--rows must be at least 1, got {rows}")
     frame = generate(model, rows, seed, drift)
     landing = get_spec(model).landing_path((paths or PlatformPaths.from_environment()).home)
-    landing.mkdir(parents=True, exist_ok=True)
-    target = landing / f"demo-{'drift-' if drift else ''}seed{seed}.{file_format}"
-    partial = landing / f".{target.name}.partial"
-    if file_format == "csv":
-        frame.to_csv(partial, index=False)
-    else:
-        frame.to_parquet(partial, index=False)
-    partial.replace(target)
-    return target
+    return _write(frame, landing, f"demo-{'drift-' if drift else ''}seed{seed}", file_format)
 
 
 def _write(frame, folder: Path, name: str, file_format: str) -> Path:
