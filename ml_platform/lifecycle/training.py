@@ -137,7 +137,8 @@ def score(truth: np.ndarray, predicted: np.ndarray, segments: tuple[np.ndarray, 
     per_segment, rows_per_segment = {}, {}
     if segments is not None:
         values, expected = segments
-        names, codes = np.unique(values, return_inverse=True)
+        codes, names = pd.factorize(values, sort=True, use_na_sentinel=False)  # np.unique sorted: 0.4 s at 250k
+        names = np.asarray(names, dtype=object)
         by_segment = np.bincount(codes * k * k + cells, minlength=len(names) * k * k).reshape(len(names), k, k)
         for segment in sorted(set(expected) | set(names.tolist())):
             position = np.searchsorted(names, segment)
