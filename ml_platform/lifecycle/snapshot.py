@@ -450,7 +450,7 @@ def release_arrow_memory() -> None:
 
     The pool (mimalloc) holds freed memory for reuse: after reading and dropping a 1M-row snapshot and
     its feature frame, 230 MiB stayed resident, and the next step (the estimator's fit, a run's peak)
-    started that much higher (docs/benchmarks.md, profile 9). Returning it costs milliseconds.
+    started that much higher (docs/benchmarks.md, profile 8). Returning it costs milliseconds.
     """
     import pyarrow as pa
 
