@@ -20,18 +20,7 @@ from ml_platform.models import CONVERSION
 from ml_platform.models.conversion.contract import DEVICES, ConversionRecord
 from ml_platform.models.conversion.spec import REGIONS
 
-COLUMNS = (
-    "session_id",
-    "event_time",
-    "region",
-    "device",
-    "price",
-    "discount",
-    "pages_viewed",
-    "time_on_site_s",
-    "returning_customer",
-    "converted",
-)
+COLUMNS = tuple(ConversionRecord.to_schema().columns)  # the hand-written check's column list
 
 
 def landing_frame(rows: int) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import dagster as dg
 
@@ -29,6 +30,7 @@ from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.lifecycle import contracts
 from ml_platform.lifecycle.evidence import ContractViolation, GateResult, PromotionBlocked
 from ml_platform.lifecycle.spec import ModelSpec, model_gate_names, resolve_ref
+from ml_platform.settings import redact_secrets, redacted
 
 # Infrastructure is uncertain (a tracking server restarts, a disk stalls): retry it with backoff.
 # Evidence is not: every ContractViolation or PromotionBlocked fails the step with allow_retries=False.
@@ -142,9 +144,9 @@ def evidence_failures(asset: str, model: str, server: str | None = None, retry_n
         if is_transient(error):
             if server is None or isinstance(error, InfrastructureUnavailable):
                 raise
-            cause = None if _has_password(server) else error  # its text would carry the URL unredacted
+            cause = None if urlsplit(server).password is not None else error  # its text would carry the URL unredacted
             problem = (
-                f"{asset} {model!r}: the MLflow tracking server {_redacted(server)} did not answer: "
+                f"{asset} {model!r}: the MLflow tracking server {redacted(server)} did not answer: "
                 f"{_scrubbed(f'{type(error).__name__}: {error}', server)[:500]}."
             )
             attempts = INFRASTRUCTURE_RETRY.max_retries + 1
@@ -152,7 +154,7 @@ def evidence_failures(asset: str, model: str, server: str | None = None, retry_n
                 raise dg.Failure(
                     description=f"{problem} Gave up after {attempts} attempts with exponential backoff: check that "
                     "the server is up and reachable from here, then re-execute the run from failure.",
-                    metadata={"model": model, "asset": asset, "server": _redacted(server), "attempts": attempts},
+                    metadata={"model": model, "asset": asset, "server": redacted(server), "attempts": attempts},
                     allow_retries=False,
                 ) from cause
             raise InfrastructureUnavailable(
@@ -165,23 +167,13 @@ def evidence_failures(asset: str, model: str, server: str | None = None, retry_n
         ) from error
 
 
-def _redacted(uri: str) -> str:
-    from ml_platform.settings import redacted
-
-    return redacted(uri)
-
-
-def _has_password(uri: str) -> bool:
-    from urllib.parse import urlsplit
-
-    return urlsplit(uri).password is not None
-
-
 def _scrubbed(text: str, uri: str) -> str:
-    """``text`` without the URI's password, wherever an HTTP library echoed the URL."""
+    """``text`` without the URI's password: in any URL (``redact_secrets``), and also where a library
+    echoed the password alone."""
     from urllib.parse import urlsplit
 
     password = urlsplit(uri).password
+    text = redact_secrets(text)
     return text.replace(password, "***") if password else text
 
 
