@@ -41,7 +41,7 @@ def frames(rows: int = ROWS) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
 def compare(repeats: int, echo=print) -> DriftResult:
     from scipy import stats
 
-    from ml_platform.lifecycle.drift import Reference, measure_drift
+    from ml_platform.rules.drift import Reference, measure_drift
 
     reference, batch, features = frames()
     measure_drift(reference, batch, features)  # warm-up: first calls import and allocate

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 import pandas as pd
 
 from bench.common import RESULTS
-from ml_platform.lifecycle import contracts
 from ml_platform.models import CONVERSION
 from ml_platform.models.conversion.contract import DEVICES, ConversionRecord
 from ml_platform.models.conversion.spec import REGIONS
+from ml_platform.rules import contracts
 
 COLUMNS = tuple(ConversionRecord.to_schema().columns)  # the hand-written check's column list
 

@@ -22,7 +22,7 @@ PROBE = """
 import hashlib, json, sys, time
 from pathlib import Path
 import pandas as pd
-from ml_platform.lifecycle.snapshot import read_landing, take_snapshot
+from ml_platform.stores.snapshot import read_landing, take_snapshot
 HASH_CHUNK_ROWS = 500_000
 landing, root, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 start = time.process_time()

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ml-platform: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as error:
-        from ml_platform.defs.factory import is_transient
+        from ml_platform.errors import is_transient
 
         if not is_transient(error):
             raise

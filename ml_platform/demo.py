@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ml_platform.lifecycle.spec import validate_model_name
+from ml_platform.rules.spec import validate_model_name
 from ml_platform.settings import PlatformPaths
 
 DEMO_ROWS = {"iris": 150, "conversion": 20_000}

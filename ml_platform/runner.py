@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from ml_platform.keys import ModelKeys
 from ml_platform.settings import PlatformPaths, ensure_dagster_home
 
 CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -54,7 +55,7 @@ def run_model(model: str, paths: PlatformPaths | None = None) -> RunOutcome:
     ensure_mlflow_store(paths)
     from ml_platform.definitions import build_definitions
 
-    job = build_definitions(paths).resolve_job_def(f"{spec.dagster_name}_lifecycle")
+    job = build_definitions(paths).resolve_job_def(ModelKeys(spec.name).lifecycle_job)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=CONSOLE_INFO)
         outcome = RunOutcome(model, result.run_id, result.success)
@@ -111,7 +112,7 @@ def print_outcome(outcome: RunOutcome) -> None:
 
 
 def _champion_line(model: str) -> str:
-    from ml_platform.lifecycle.registry import current_champion
+    from ml_platform.stores.registry import current_champion
 
     try:
         champion = current_champion(_store(), model)
@@ -123,7 +124,7 @@ def _champion_line(model: str) -> str:
 
 
 def _store(paths: PlatformPaths | None = None):
-    from ml_platform.lifecycle.registry import Store
+    from ml_platform.stores.registry import Store
 
     paths = paths or PlatformPaths.from_environment()
     return Store(paths.tracking_uri, paths.registry_uri, paths.artifact_root)
@@ -131,9 +132,9 @@ def _store(paths: PlatformPaths | None = None):
 
 def explain(model: str, version: str | None = None, paths: PlatformPaths | None = None) -> str:
     """The evidence chain of a registered version, from its alias back to the landing files' hashes."""
-    from ml_platform.lifecycle.registry import version_details
-    from ml_platform.lifecycle.snapshot import SNAPSHOT_ID_PATTERN, read_manifest
     from ml_platform.models import get_spec
+    from ml_platform.stores.registry import version_details
+    from ml_platform.stores.snapshot import SNAPSHOT_ID_PATTERN, read_manifest
 
     get_spec(model)
     paths = paths or PlatformPaths.from_environment()

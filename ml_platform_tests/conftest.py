@@ -8,9 +8,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ml_platform.lifecycle.registry import Store
 from ml_platform.models import CONVERSION, IRIS
 from ml_platform.settings import PlatformPaths
+from ml_platform.stores.registry import Store
 from ml_platform_tests.harness import Platform, unique_spec
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")

@@ -15,11 +15,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from ml_platform.defs.factory import ModelKeys, model_definitions
+from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.resources import MlflowStore, PlatformHome
-from ml_platform.lifecycle.registry import Store
-from ml_platform.lifecycle.spec import ModelSpec
+from ml_platform.keys import ModelKeys
+from ml_platform.rules.spec import ModelSpec
 from ml_platform.settings import PlatformPaths
+from ml_platform.stores.registry import Store
 
 _counter = itertools.count()
 

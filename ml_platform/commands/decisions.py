@@ -39,9 +39,9 @@ def register(commands) -> None:
 
 
 def _context(model: str):
-    from ml_platform.lifecycle.registry import Store
     from ml_platform.models import get_spec
     from ml_platform.settings import PlatformPaths
+    from ml_platform.stores.registry import Store
 
     spec = get_spec(model)
     paths = PlatformPaths.from_environment()
@@ -70,7 +70,7 @@ def _record(paths, decision) -> None:
 
 def _move_alias(mover, *args, **kwargs):
     """Move ``champion`` with ``approve`` or ``rollback``; an exit code when the registry refuses."""
-    from ml_platform.lifecycle.evidence import PromotionBlocked
+    from ml_platform.errors import PromotionBlocked
 
     try:
         move = mover(*args, **kwargs)
@@ -85,9 +85,9 @@ def _move_alias(mover, *args, **kwargs):
 
 
 def _approve(args) -> int:
-    from ml_platform.lifecycle.ledger import Decision
-    from ml_platform.lifecycle.registry import approve
     from ml_platform.runner import explain
+    from ml_platform.stores.ledger import Decision
+    from ml_platform.stores.registry import approve
 
     spec, paths, store = _context(args.model)
     try:
@@ -119,8 +119,8 @@ def _approve(args) -> int:
 
 
 def _rollback(args) -> int:
-    from ml_platform.lifecycle.ledger import Decision
-    from ml_platform.lifecycle.registry import rollback
+    from ml_platform.stores.ledger import Decision
+    from ml_platform.stores.registry import rollback
 
     spec, paths, store = _context(args.model)
     actor = _actor(args.by)
@@ -144,8 +144,8 @@ def _rollback(args) -> int:
 
 
 def _history(args) -> int:
-    from ml_platform.lifecycle.ledger import CHAMPION_CHANGES, Ledger, format_history
-    from ml_platform.lifecycle.registry import current_champion
+    from ml_platform.stores.ledger import CHAMPION_CHANGES, Ledger, format_history
+    from ml_platform.stores.registry import current_champion
 
     spec, paths, store = _context(args.model)
     ledger = Ledger.for_home(paths.home)

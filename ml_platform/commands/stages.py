@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_platform.cli import EXIT_GATE_FAILED, EXIT_INFRASTRUCTURE, EXIT_PASSED, EXIT_USAGE
+from ml_platform.keys import ModelKeys
 
 STATUS = {
     EXIT_PASSED: "passed",
@@ -167,8 +168,7 @@ def _stage(stage: str, args: argparse.Namespace, body) -> int:
 
 def _classify(error: Exception) -> tuple[int, str]:
     """Which exit code an exception means: evidence (1), configuration (2) or infrastructure (3)."""
-    from ml_platform.defs.factory import is_transient
-    from ml_platform.lifecycle.evidence import ContractViolation, PromotionBlocked
+    from ml_platform.errors import ContractViolation, PromotionBlocked, is_transient
     from ml_platform.settings import redact_secrets
 
     text = redact_secrets(f"{type(error).__name__}: {error}")  # clients echo URLs with their passwords
@@ -223,7 +223,7 @@ def _paths():
 
 
 def _store(paths):
-    from ml_platform.lifecycle.registry import Store
+    from ml_platform.stores.registry import Store
 
     return Store(paths.tracking_uri, paths.registry_uri, paths.artifact_root)
 
@@ -293,7 +293,7 @@ def _run_training(spec, args: argparse.Namespace, report: StageReport) -> None:
     if args.dagster_url:
         _launch_remote(spec, args.dagster_url, args.timeout, report)
     else:
-        _execute(spec, f"{spec.dagster_name}_lifecycle", None, report)
+        _execute(spec, ModelKeys(spec.name).lifecycle_job, None, report)
     if report.exit_code == EXIT_PASSED and args.evidence is not None and report.outputs.get("version"):
         from ml_platform.runner import explain
 
@@ -363,7 +363,7 @@ def _launch_remote(spec, url: str, timeout: float, report: StageReport) -> None:
         parsed.hostname, port_number=parsed.port, use_https=parsed.scheme == "https", timeout=60
     )
     try:
-        run_id = client.submit_job_execution(f"{spec.dagster_name}_lifecycle", tags={"ml_platform/trigger": "ci"})
+        run_id = client.submit_job_execution(ModelKeys(spec.name).lifecycle_job, tags={"ml_platform/trigger": "ci"})
         report.outputs["dagster_run_id"] = run_id
         deadline = time.monotonic() + timeout
         status = client.get_run_status(run_id).value
@@ -431,8 +431,8 @@ def _decide_retraining(spec, args: argparse.Namespace, report: StageReport) -> N
     The landing files' snapshot id is computed without writing a snapshot (it is their content hash).
     Drift is measured against the champion's training snapshot when that snapshot is on this machine.
     """
-    from ml_platform.lifecycle.registry import current_champion
-    from ml_platform.lifecycle.snapshot import content_id, read_landing
+    from ml_platform.stores.registry import current_champion
+    from ml_platform.stores.snapshot import content_id, read_landing
 
     paths = _paths()
     frame, _ = read_landing(spec.landing_path(paths.home), spec.name)
@@ -464,8 +464,8 @@ def _decide_retraining(spec, args: argparse.Namespace, report: StageReport) -> N
 
 
 def _drift(spec, paths, champion_snapshot: str, batch) -> dict[str, Any]:
-    """The drift verdict from ``ml_platform.lifecycle.drift``, or why it was not evaluated."""
-    from ml_platform.lifecycle.snapshot import load_snapshot
+    """The drift verdict from ``ml_platform.rules.drift``, or why it was not evaluated."""
+    from ml_platform.stores.snapshot import load_snapshot
 
     monitoring = getattr(spec, "monitoring", None)
     if monitoring is None:
@@ -476,7 +476,7 @@ def _drift(spec, paths, champion_snapshot: str, batch) -> dict[str, Any]:
             "reason": f"the champion's snapshot {champion_snapshot[:12]} is not on this machine: "
             "decided on new data only",
         }
-    from ml_platform.lifecycle.drift import measure_drift
+    from ml_platform.rules.drift import measure_drift
 
     _, reference = load_snapshot(paths.snapshots(spec.name), champion_snapshot)
     drift = measure_drift(
@@ -498,8 +498,8 @@ def _move_alias(spec, args: argparse.Namespace, report: StageReport) -> None:
     that beat the others. Production takes the version that is in staging, so production always
     waited for staging. Either refuses a version whose recorded gates are not all "passed".
     """
-    from ml_platform.lifecycle.evidence import PromotionBlocked
-    from ml_platform.lifecycle.registry import CHAMPION, TAG, current_champion
+    from ml_platform.errors import PromotionBlocked
+    from ml_platform.stores.registry import CHAMPION, TAG, current_champion
 
     store = _store(_paths())
     client = store.client()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from ml_platform.lifecycle.spec import Compute, ModelSpec
+from ml_platform.rules.spec import Compute, ModelSpec
 
 K8S_CONFIG_TAG = "dagster-k8s/config"
 GPU_RESOURCE = "nvidia.com/gpu"

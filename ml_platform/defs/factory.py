@@ -18,7 +18,6 @@ import json
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -27,9 +26,17 @@ import dagster as dg
 from ml_platform.defs.compute import k8s_run_tags
 from ml_platform.defs.monitoring import record_gate_failures, record_registration
 from ml_platform.defs.resources import MlflowStore, PlatformHome
-from ml_platform.lifecycle import contracts
-from ml_platform.lifecycle.evidence import ContractViolation, GateResult, PromotionBlocked
-from ml_platform.lifecycle.spec import ModelSpec, model_gate_names, resolve_ref
+from ml_platform.errors import (
+    ContractViolation,
+    InfrastructureUnavailable,
+    PromotionBlocked,
+    SnapshotWriteFailed,
+    is_transient,
+)
+from ml_platform.keys import FEATURE_GATE, ModelKeys
+from ml_platform.rules import contracts
+from ml_platform.rules.evidence import GateResult
+from ml_platform.rules.spec import ModelSpec, model_gate_names, resolve_ref
 from ml_platform.settings import redact_secrets, redacted
 
 # Infrastructure is uncertain (a tracking server restarts, a disk stalls): retry it with backoff.
@@ -37,8 +44,6 @@ from ml_platform.settings import redact_secrets, redacted
 INFRASTRUCTURE_RETRY = dg.RetryPolicy(
     max_retries=3, delay=2.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
-
-FEATURE_GATE = "feature_contract_holds"
 
 SNAPSHOT_GATE_DESCRIPTIONS = {
     "schema_holds": "The snapshot satisfies the model's pandera raw-data contract (columns, types, ranges).",
@@ -57,60 +62,6 @@ MODEL_GATE_DESCRIPTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class ModelKeys:
-    """The asset and check keys of one model: the Dagster group and key prefix are the model name."""
-
-    model: str
-
-    def asset(self, name: str) -> dg.AssetKey:
-        return dg.AssetKey([self.model, name])
-
-    @property
-    def snapshot(self) -> dg.AssetKey:
-        return self.asset("dataset_snapshot")
-
-    @property
-    def features(self) -> dg.AssetKey:
-        return self.asset("validated_features")
-
-    @property
-    def candidate(self) -> dg.AssetKey:
-        return self.asset("candidate_model")
-
-    @property
-    def registry(self) -> dg.AssetKey:
-        return self.asset("registry_entry")
-
-
-TRANSIENT_MLFLOW_CODES = {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "DEADLINE_EXCEEDED", "ABORTED"}
-TRANSIENT_MARKERS = (
-    "connection refused",
-    "max retries exceeded",
-    "database is locked",
-    "timed out",
-    "temporarily unavailable",
-)
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether retrying could help: the network, a locked or busy store, a slow disk; not a bug or bad data."""
-    if isinstance(error, (ContractViolation, PromotionBlocked)):
-        return False
-    if isinstance(error, (ConnectionError, TimeoutError)):
-        return True
-    if getattr(error, "error_code", None) in TRANSIENT_MLFLOW_CODES:
-        return True
-    names = {cls.__name__ for cls in type(error).__mro__}
-    if names & {"RequestException", "OperationalError", "ConnectTimeout", "ReadTimeout"}:
-        return True
-    return any(marker in str(error).lower() for marker in TRANSIENT_MARKERS)
-
-
-class InfrastructureUnavailable(ConnectionError):
-    """A store the step needs did not answer; the step's RetryPolicy retries it with backoff."""
-
-
 @contextmanager
 def evidence_failures(asset: str, model: str, server: str | None = None, retry_number: int = 0) -> Iterator[None]:
     """Turn invalid evidence into a Dagster failure that names the asset and is never retried.
@@ -122,7 +73,6 @@ def evidence_failures(asset: str, model: str, server: str | None = None, retry_n
     snapshot fails at once: a retry cannot free a disk. Any other error (a bug, an MLflow refusal)
     fails the step once, without burning retries on it.
     """
-    from ml_platform.lifecycle.snapshot import SnapshotWriteFailed
 
     try:
         yield
@@ -264,7 +214,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         retry_policy=INFRASTRUCTURE_RETRY,
     )
     def dataset_snapshot(context: dg.AssetExecutionContext, platform: PlatformHome) -> dg.MaterializeResult:
-        from ml_platform.lifecycle.snapshot import read_landing, take_snapshot
+        from ml_platform.stores.snapshot import read_landing, take_snapshot
 
         paths = platform.paths()
         landing = spec.landing_path(paths.home)
@@ -292,7 +242,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
     def snapshot_checks(
         context: dg.AssetCheckExecutionContext, platform: PlatformHome
     ) -> Iterator[dg.AssetCheckResult]:
-        from ml_platform.lifecycle.snapshot import load_snapshot
+        from ml_platform.stores.snapshot import load_snapshot
 
         snapshot_id = latest_metadata(context.instance, keys.snapshot)["snapshot_id"]
         with evidence_failures("dataset_snapshot", spec.name):
@@ -313,8 +263,8 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         retry_policy=INFRASTRUCTURE_RETRY,
     )
     def validated_features(context: dg.AssetExecutionContext, platform: PlatformHome) -> dg.MaterializeResult:
-        from ml_platform.lifecycle.features import build_feature_frame, split_digest
-        from ml_platform.lifecycle.snapshot import SourceFile, load_snapshot, take_snapshot
+        from ml_platform.rules.features import build_feature_frame, split_digest
+        from ml_platform.stores.snapshot import SourceFile, load_snapshot, take_snapshot
 
         paths = platform.paths()
         snapshot_id = latest_metadata(context.instance, keys.snapshot)["snapshot_id"]
@@ -350,7 +300,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         description="The feature frame satisfies the model's pandera feature contract, split column included.",
     )
     def feature_check(context: dg.AssetCheckExecutionContext, platform: PlatformHome) -> dg.AssetCheckResult:
-        from ml_platform.lifecycle.snapshot import load_snapshot
+        from ml_platform.stores.snapshot import load_snapshot
 
         features_id = latest_metadata(context.instance, keys.features)["features_id"]
         with evidence_failures("validated_features", spec.name):
@@ -396,8 +346,8 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         name=f"{spec.dagster_name}_model_gates",
     )
     def model_checks(context: dg.AssetCheckExecutionContext, platform: PlatformHome) -> Iterator[dg.AssetCheckResult]:
-        from ml_platform.lifecycle import policy
-        from ml_platform.lifecycle.training import CandidateReport
+        from ml_platform.rules import policy
+        from ml_platform.rules.training import CandidateReport
 
         candidate = latest_metadata(context.instance, keys.candidate)
         report = CandidateReport.from_dict(candidate["evaluation"])
@@ -422,8 +372,9 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
     def registry_entry(
         context: dg.AssetExecutionContext, mlflow: MlflowStore, platform: PlatformHome
     ) -> dg.MaterializeResult:
-        from ml_platform.lifecycle.registry import ChampionMoved, register_candidate
-        from ml_platform.lifecycle.tracking import model_version_url
+        from ml_platform.errors import ChampionMoved
+        from ml_platform.stores.registry import register_candidate
+        from ml_platform.stores.tracking import model_version_url
 
         candidate = latest_metadata(context.instance, keys.candidate)
         required = [
@@ -485,7 +436,7 @@ def model_definitions(spec: ModelSpec) -> dg.Definitions:
         asset_checks=[snapshot_checks, feature_check, model_checks],
         jobs=[
             dg.define_asset_job(
-                f"{spec.dagster_name}_lifecycle",
+                ModelKeys(spec.name).lifecycle_job,
                 selection=dg.AssetSelection.groups(spec.dagster_name),
                 description=f"Landing files to champion for {spec.name!r}, every gate on the way.",
                 tags={"ml_platform/model": spec.name, **k8s_run_tags(spec)},
@@ -527,7 +478,7 @@ def record_champion_moved(context, paths, spec: ModelSpec, refused, candidate: d
     """Record ``rejected`` in the ledger for a version registered without an alias because the champion
     it was compared with moved meanwhile (two runs promoting at once, or a person's approval)."""
     from ml_platform.defs.monitoring import record_in_step, run_trigger
-    from ml_platform.lifecycle.ledger import Decision
+    from ml_platform.stores.ledger import Decision
 
     evidence = {
         "mlflow_run_id": candidate.get("mlflow_run_id"),

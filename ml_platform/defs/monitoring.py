@@ -1,6 +1,6 @@
 """The ``<model>/decisions`` asset: the decision ledger, visible in the Dagster UI.
 
-The ledger itself is a SQLite file under the platform home (``ml_platform.lifecycle.ledger``), which
+The ledger itself is a SQLite file under the platform home (``ml_platform.stores.ledger``), which
 survives the purge of sensor ticks. Each record is mirrored as an ``AssetObservation`` of
 ``<model>/decisions`` -- from a sensor's result, from a step of the model's graph, or from a schedule
 through the instance -- so the asset's page lists every retraining judgment and gate outcome, no-ops
@@ -13,9 +13,9 @@ import json
 
 import dagster as dg
 
-from ml_platform.lifecycle.ledger import Decision, Ledger
-from ml_platform.lifecycle.spec import ModelSpec
+from ml_platform.rules.spec import ModelSpec
 from ml_platform.settings import PlatformPaths
+from ml_platform.stores.ledger import Decision, Ledger
 
 DECISIONS_ASSET = "decisions"
 TRIGGER_TAG = "ml_platform/trigger"

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_platform.lifecycle.registry import Store
 from ml_platform.settings import PlatformPaths, redacted
+from ml_platform.stores.registry import Store
 
 
 class PlatformHome(dg.ConfigurableResource):

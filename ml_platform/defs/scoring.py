@@ -11,7 +11,7 @@
   never overwritten: scoring the same bytes with the same version again reuses it (and says so).
 - **The performance sensor** (when the spec sets ``monitoring.performance_tolerance``): when outcomes
   land in ``<home>/feedback/<model>/`` (the key and the label), it joins them with the inference log
-  and judges the champion's live metric per event-time window (``ml_platform.lifecycle.performance``).
+  and judges the champion's live metric per event-time window (``ml_platform.rules.performance``).
   Every evaluation is recorded in the decision ledger and observed on ``<model>/decisions``: ``no-op``
   (no drop), ``no-decision`` (too few labelled rows, or a broken feedback file, named), or an ``alert``
   followed by a ``retrain`` request (unless a run is in progress or the cool-down holds) and, where the
@@ -35,9 +35,10 @@ from ml_platform.defs.factory import INFRASTRUCTURE_RETRY, evidence_failures
 from ml_platform.defs.monitoring import record
 from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.defs.triggers import TAG, Watched, hold_back, model_sensor, run_request
-from ml_platform.lifecycle.ledger import Decision
-from ml_platform.lifecycle.spec import ModelSpec, resolve_ref
+from ml_platform.keys import ModelKeys
+from ml_platform.rules.spec import ModelSpec, resolve_ref
 from ml_platform.settings import PlatformPaths
+from ml_platform.stores.ledger import Decision
 
 PREDICTIONS_ASSET = "batch_predictions"
 ACTOR = "performance-trigger"
@@ -60,14 +61,14 @@ def logged_columns(spec: ModelSpec) -> list[str]:
 
 def time_column(spec: ModelSpec) -> str:
     """The event time the live metric's windows are cut on: the spec's freshness column, else the scoring time."""
-    from ml_platform.lifecycle.performance import SCORED_AT
+    from ml_platform.rules.performance import SCORED_AT
 
     return spec.freshness.column if spec.freshness else SCORED_AT
 
 
 @lru_cache(maxsize=8)
 def _loaded(tracking_uri: str, registry_uri: str, artifact_root: str, model: str, version: str):
-    from ml_platform.lifecycle.registry import Store, load_version
+    from ml_platform.stores.registry import Store, load_version
 
     return load_version(Store(tracking_uri, registry_uri, artifact_root), model, version)
 
@@ -84,7 +85,8 @@ def validate_batch(spec: ModelSpec, frame, source: str):
     """
     from pandera.errors import SchemaErrors
 
-    from ml_platform.lifecycle.evidence import ContractViolation, capped
+    from ml_platform.errors import ContractViolation
+    from ml_platform.rules.evidence import capped
 
     contract = resolve_ref(spec.contract)
     notes = []
@@ -113,10 +115,10 @@ def score_batch(spec: ModelSpec, paths: PlatformPaths, store, batch_file: str) -
     """Predict one scoring batch with the champion and write its inference log; what happened, as metadata."""
     import pandas as pd
 
-    from ml_platform.lifecycle.evidence import ContractViolation
-    from ml_platform.lifecycle.performance import PREDICTION, inference_log_frame
-    from ml_platform.lifecycle.registry import current_champion
-    from ml_platform.lifecycle.snapshot import file_sha256, read_landing_file
+    from ml_platform.errors import ContractViolation
+    from ml_platform.rules.performance import PREDICTION, inference_log_frame
+    from ml_platform.stores.registry import current_champion
+    from ml_platform.stores.snapshot import file_sha256, read_landing_file
 
     folder = paths.scoring(spec.name)
     path = folder / batch_file
@@ -200,8 +202,8 @@ def judge_scoring_folder(
     spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick of the scoring sensor: a partition and a run for each batch file not requested yet."""
-    from ml_platform.lifecycle.registry import current_champion
-    from ml_platform.lifecycle.snapshot import list_landing_files
+    from ml_platform.stores.registry import current_champion
+    from ml_platform.stores.snapshot import list_landing_files
 
     folder = paths.scoring(spec.name)
     present = {Watched.fingerprint(p): p for p in list_landing_files(folder)}
@@ -245,16 +247,16 @@ def judge_performance(
     """One tick of the performance sensor (see the module docstring)."""
     import pandas as pd
 
-    from ml_platform.lifecycle.evidence import ContractViolation
-    from ml_platform.lifecycle.performance import (
+    from ml_platform.errors import ContractViolation
+    from ml_platform.rules.performance import (
         MODEL_VERSION,
         join_outcomes,
         judge_windows,
         read_feedback,
         window_starts,
     )
-    from ml_platform.lifecycle.registry import current_champion
-    from ml_platform.lifecycle.snapshot import list_landing_files, read_landing_file
+    from ml_platform.stores.registry import current_champion
+    from ml_platform.stores.snapshot import list_landing_files, read_landing_file
 
     monitoring, asset = spec.monitoring, predictions_key(spec.name).to_user_string()
     folder = paths.feedback(spec.name)
@@ -397,7 +399,7 @@ def judge_performance(
 def _previous_champion(store, model: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
-    from ml_platform.lifecycle.registry import PREVIOUS_CHAMPION
+    from ml_platform.stores.registry import PREVIOUS_CHAMPION
 
     try:
         return str(store.client().get_model_version_by_alias(model, PREVIOUS_CHAMPION).version)
@@ -407,7 +409,7 @@ def _previous_champion(store, model: str) -> str | None:
 
 def _compare_with_previous(spec: ModelSpec, store, champion: str, joined, report):
     """The previous champion re-scored on the logged inputs of the windows that dropped, against the champion."""
-    from ml_platform.lifecycle.performance import (
+    from ml_platform.rules.performance import (
         MODEL_VERSION,
         OUTCOME,
         PREDICTION,
@@ -442,8 +444,8 @@ def _roll_back(spec: ModelSpec, paths: PlatformPaths, store, champion: str, comp
     meanwhile): that refusal is recorded, not raised, so the sensor's cursor still advances and the
     alert is not raised again on the next tick.
     """
-    from ml_platform.lifecycle.evidence import PromotionBlocked
-    from ml_platform.lifecycle.registry import rollback
+    from ml_platform.errors import PromotionBlocked
+    from ml_platform.stores.registry import rollback
 
     reason = f"live performance dropped (alert #{alert.id}); {comparison.reason}"
     try:
@@ -526,7 +528,7 @@ def scoring_definitions(spec: ModelSpec) -> dg.Definitions:
                 f"Joins outcomes landing in <home>/feedback/{spec.name}/ with the inference log and judges the "
                 f"champion's live {spec.policy.comparison_metric} per window; a drop beyond "
                 f"{spec.monitoring.performance_tolerance:g} raises an alert and requests a candidate run{rollback}.",
-                job_name=f"{spec.dagster_name}_lifecycle",
+                job_name=ModelKeys(spec.name).lifecycle_job,
             )
         )
     return dg.Definitions(assets=[batch_predictions], sensors=sensors)

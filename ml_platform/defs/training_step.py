@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ml_platform.lifecycle import figures, lineage
-from ml_platform.lifecycle.registry import Store, current_champion, load_version
-from ml_platform.lifecycle.snapshot import load_snapshot
-from ml_platform.lifecycle.spec import ModelSpec
-from ml_platform.lifecycle.tracking import log_candidate, log_figures, run_url
-from ml_platform.lifecycle.training import CandidateReport, evaluate, fit_baseline, fit_candidate
+from ml_platform.rules import figures
+from ml_platform.rules.spec import ModelSpec
+from ml_platform.rules.training import CandidateReport, evaluate, fit_baseline, fit_candidate
 from ml_platform.settings import PlatformPaths
+from ml_platform.stores import lineage
+from ml_platform.stores.registry import Store, current_champion, load_version
+from ml_platform.stores.snapshot import load_snapshot
+from ml_platform.stores.tracking import log_candidate, log_figures, run_url
 
 
 def train_candidate(
@@ -143,8 +144,8 @@ def _metrics_table(report: CandidateReport, spec: ModelSpec) -> str:
 
 def _fair_comparison_frame(context, spec: ModelSpec, paths: PlatformPaths, champion, features):
     """The candidate's frame without the test rows the champion trained on (see training module)."""
-    from ml_platform.lifecycle.evidence import ContractViolation
-    from ml_platform.lifecycle.training import without_champion_training_rows
+    from ml_platform.errors import ContractViolation
+    from ml_platform.rules.training import without_champion_training_rows
 
     champion_features = champion.tags.get("ml_platform.features_id")
     if not spec.key_column or not champion_features:

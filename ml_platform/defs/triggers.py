@@ -36,9 +36,10 @@ import dagster as dg
 
 from ml_platform.defs.monitoring import DECISION_TAG, TRIGGER_TAG, record
 from ml_platform.defs.resources import MlflowStore, PlatformHome
-from ml_platform.lifecycle.ledger import Decision, Ledger
-from ml_platform.lifecycle.spec import ModelSpec
+from ml_platform.keys import ModelKeys
+from ml_platform.rules.spec import ModelSpec
 from ml_platform.settings import PlatformPaths
+from ml_platform.stores.ledger import Decision, Ledger
 
 TAG = "ml_platform/"
 FIGURE_SAMPLE_ROWS = 5_000  # rows of each side drawn in the drift histograms: enough for a shape, cheap to draw
@@ -67,13 +68,13 @@ class Watched:
 
 def watch(spec: ModelSpec, paths: PlatformPaths, store) -> Watched | str:
     """The champion and the landing files that are not in its training snapshot, or why there is nothing to watch."""
-    from ml_platform.lifecycle.registry import current_champion
-    from ml_platform.lifecycle.snapshot import file_sha256, list_landing_files, read_manifest
+    from ml_platform.stores.registry import current_champion
+    from ml_platform.stores.snapshot import file_sha256, list_landing_files, read_manifest
 
     champion = current_champion(store, spec.name)
     if champion is None:
         return f"{spec.name!r} has no champion yet: there is no reference to judge new data against"
-    from ml_platform.lifecycle.snapshot import SNAPSHOT_ID_PATTERN
+    from ml_platform.stores.snapshot import SNAPSHOT_ID_PATTERN
 
     snapshot_id = champion.tags.get("ml_platform.snapshot_id", "")
     if not SNAPSHOT_ID_PATTERN.fullmatch(snapshot_id):  # a tag is registry data, not a path to follow
@@ -107,8 +108,8 @@ def _sha256(fingerprint: str, path: str, file_sha256) -> str:
 def reference_for(snapshots_root: str, snapshot_id: str, features: tuple[str, ...]):
     """The champion's training snapshot prepared for drift, and a sample of it for the histograms,
     once per snapshot and process."""
-    from ml_platform.lifecycle.drift import Reference
-    from ml_platform.lifecycle.snapshot import load_snapshot
+    from ml_platform.rules.drift import Reference
+    from ml_platform.stores.snapshot import load_snapshot
 
     _, frame = load_snapshot(Path(snapshots_root), snapshot_id)
     reference = Reference.from_frame(frame, features, name=f"champion's training snapshot {snapshot_id[:12]}")
@@ -124,7 +125,7 @@ def drift_figures(reference_sample, batch, report, title: str) -> dict[str, str]
 
     A figure that cannot be drawn never costs the decision: the observation says why instead.
     """
-    from ml_platform.lifecycle.figures import drift_histograms_figure, markdown_image, png_bytes
+    from ml_platform.rules.figures import drift_histograms_figure, markdown_image, png_bytes
 
     try:
         figure = drift_histograms_figure(reference_sample, _sample(batch), report, title)
@@ -139,7 +140,7 @@ def drift_batches(spec: ModelSpec, paths: PlatformPaths, watched: Watched) -> di
     Scoring batches are never in a training snapshot, so every one of them is new to the reference;
     their fingerprints carry the folder, so a scoring and a landing file of one name stay apart.
     """
-    from ml_platform.lifecycle.snapshot import list_landing_files
+    from ml_platform.stores.snapshot import list_landing_files
 
     batches = {Watched.fingerprint(p): p for p in watched.new_files}
     if spec.monitoring.drift_on_scoring:
@@ -155,7 +156,7 @@ def batch_name(paths: PlatformPaths, spec: ModelSpec, path: Path) -> str:
 def read_batch(files: Sequence[Path]):
     import pandas as pd
 
-    from ml_platform.lifecycle.snapshot import read_landing_file
+    from ml_platform.stores.snapshot import read_landing_file
 
     frames = [read_landing_file(path) for path in files]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
@@ -163,7 +164,7 @@ def read_batch(files: Sequence[Path]):
 
 def hold_back(spec: ModelSpec, paths: PlatformPaths, instance: dg.DagsterInstance, now: datetime) -> str | None:
     """Why no run may be requested now (a run in progress, the cool-down), or ``None``."""
-    job = f"{spec.dagster_name}_lifecycle"
+    job = ModelKeys(spec.name).lifecycle_job
     if instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=IN_PROGRESS), limit=1):
         return f"a run of {job} is in progress: its gates decide first"
     last = Ledger.for_home(paths.home).latest(spec.name, ["retrain"])
@@ -182,7 +183,7 @@ def run_request(spec: ModelSpec, decision: Decision, key_parts: Sequence[str], t
     digest = hashlib.sha256("\n".join(sorted(key_parts)).encode()).hexdigest()[:16]
     return dg.RunRequest(
         run_key=f"{decision.trigger}-{digest}",
-        job_name=f"{spec.dagster_name}_lifecycle",
+        job_name=ModelKeys(spec.name).lifecycle_job,
         tags={
             TRIGGER_TAG: decision.trigger,
             DECISION_TAG: str(decision.id),
@@ -205,7 +206,7 @@ def judge_drift(
     spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick of the drift sensor (see the module docstring)."""
-    from ml_platform.lifecycle.drift import measure_drift
+    from ml_platform.rules.drift import measure_drift
 
     state = _cursor(cursor)
     judged, pending = set(state.get("judged", [])), set(state.get("pending", []))
@@ -372,7 +373,7 @@ def judge_schedule(
     spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, now: datetime | None = None
 ) -> dg.RunRequest | dg.SkipReason:
     """The hybrid check: is retraining justified now, by the champion's age, the new volume or drift?"""
-    from ml_platform.lifecycle.drift import measure_drift
+    from ml_platform.rules.drift import measure_drift
 
     now = now or _now()
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
@@ -461,7 +462,7 @@ def model_sensor(spec: ModelSpec, kind: str, judge, description: str, **target) 
 
 def trigger_definitions(spec: ModelSpec) -> dg.Definitions:
     """The model's triggers that its spec turns on, each running by default (stop them in the UI)."""
-    job_name = f"{spec.dagster_name}_lifecycle"
+    job_name = ModelKeys(spec.name).lifecycle_job
     sensors, schedules = [], []
     if spec.monitoring.drift_sensor:
         where = "batch landing" + (" or scored" if spec.monitoring.drift_on_scoring else "")

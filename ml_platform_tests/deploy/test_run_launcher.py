@@ -20,8 +20,8 @@ from dagster_k8s.client import DagsterK8sUnrecoverableAPIError
 
 from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.resources import default_resources
-from ml_platform.lifecycle.spec import Compute, Toleration
 from ml_platform.models import CONVERSION, IRIS
+from ml_platform.rules.spec import Compute, Toleration
 from ml_platform.settings import PROJECT_ROOT, PlatformPaths
 from ml_platform_tests.deploy.conftest import (
     NAMESPACE,

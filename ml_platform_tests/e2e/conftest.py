@@ -18,7 +18,6 @@ from urllib.parse import urlsplit, urlunsplit
 import dagster as dg
 import pytest
 
-from ml_platform.lifecycle.registry import Store
 from ml_platform.settings import (
     MLFLOW_SCHEMA,
     POSTGRES_URL_VARIABLE,
@@ -26,6 +25,7 @@ from ml_platform.settings import (
     sqlalchemy_url,
     with_search_path,
 )
+from ml_platform.stores.registry import Store
 
 TEST_POSTGRES_URL = os.environ.get("ML_PLATFORM_TEST_POSTGRES_URL")
 ON_BOTH_BACKENDS = {

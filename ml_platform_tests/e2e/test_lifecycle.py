@@ -2,9 +2,9 @@
 
 import pytest
 
-from ml_platform.lifecycle.registry import current_champion
-from ml_platform.lifecycle.snapshot import list_landing_files
 from ml_platform.models.conversion.demo_data import generate
+from ml_platform.stores.registry import current_champion
+from ml_platform.stores.snapshot import list_landing_files
 from ml_platform_tests.harness import check_results, failed_checks, failure_messages, materialized
 
 pytestmark = pytest.mark.e2e

@@ -9,9 +9,9 @@ from ml_platform.cli import main
 from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.monitoring import monitoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
-from ml_platform.lifecycle.ledger import Ledger
-from ml_platform.lifecycle.registry import CHALLENGER, current_champion
 from ml_platform.models.conversion.demo_data import generate
+from ml_platform.stores.ledger import Ledger
+from ml_platform.stores.registry import CHALLENGER, current_champion
 from ml_platform_tests.harness import failure_messages
 
 pytestmark = pytest.mark.e2e

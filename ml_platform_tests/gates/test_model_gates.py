@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from ml_platform.defs.factory import model_definitions
-from ml_platform.lifecycle.registry import PREVIOUS_CHAMPION, current_champion
 from ml_platform.models.conversion.demo_data import generate
+from ml_platform.stores.registry import PREVIOUS_CHAMPION, current_champion
 from ml_platform_tests.harness import check_results, failed_checks, failure_messages, materialized
 
 pytestmark = pytest.mark.e2e

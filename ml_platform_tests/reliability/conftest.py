@@ -19,10 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ml_platform.lifecycle.ledger import Ledger
-from ml_platform.lifecycle.registry import NOT_PROMOTED, Store, current_champion, gate_problems
-from ml_platform.lifecycle.snapshot import load_snapshot
 from ml_platform.models.iris.demo_data import generate as iris_rows
+from ml_platform.stores.ledger import Ledger
+from ml_platform.stores.registry import NOT_PROMOTED, Store, current_champion, gate_problems
+from ml_platform.stores.snapshot import load_snapshot
 from ml_platform_tests.harness import Platform
 
 

@@ -34,10 +34,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ml_platform.lifecycle.contracts import schema_holds, snapshot_gate_names, snapshot_gates
-from ml_platform.lifecycle.evidence import ContractViolation, GateResult
-from ml_platform.lifecycle.features import build_feature_frame
-from ml_platform.lifecycle.snapshot import (
+from ml_platform.errors import ContractViolation
+from ml_platform.models import CONVERSION, IRIS
+from ml_platform.models.conversion.demo_data import generate
+from ml_platform.rules.contracts import schema_holds, snapshot_gate_names, snapshot_gates
+from ml_platform.rules.evidence import GateResult
+from ml_platform.rules.features import build_feature_frame
+from ml_platform.rules.spec import ModelSpec, resolve_ref, validate_model_name
+from ml_platform.stores.snapshot import (
     SNAPSHOT_ID_PATTERN,
     list_landing_files,
     load_snapshot,
@@ -45,9 +49,6 @@ from ml_platform.lifecycle.snapshot import (
     read_landing_file,
     take_snapshot,
 )
-from ml_platform.lifecycle.spec import ModelSpec, resolve_ref, validate_model_name
-from ml_platform.models import CONVERSION, IRIS
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform_tests.harness import failed_checks, failure_messages, materialized
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(180)]

@@ -25,17 +25,11 @@ import time
 import dagster as dg
 import pytest
 
-from ml_platform.lifecycle.ledger import Ledger
-from ml_platform.lifecycle.registry import (
-    CHAMPION,
-    NOT_PROMOTED,
-    ChampionMoved,
-    Registration,
-    current_champion,
-    register_candidate,
-)
+from ml_platform.errors import ChampionMoved
 from ml_platform.models import IRIS
 from ml_platform.settings import PlatformPaths
+from ml_platform.stores.ledger import Ledger
+from ml_platform.stores.registry import CHAMPION, NOT_PROMOTED, Registration, current_champion, register_candidate
 from ml_platform_tests.harness import Platform, failure_messages, unique_spec
 from ml_platform_tests.reliability.conftest import assert_promises, registered_versions
 
@@ -56,7 +50,7 @@ import dagster as dg
 import mlflow  # noqa: F401  (warm: both runs should reach the registry step equally fast)
 
 import ml_platform.defs.training_step  # noqa: F401
-from ml_platform.lifecycle.registry import Store
+from ml_platform.stores.registry import Store
 from ml_platform.models import IRIS
 from ml_platform.settings import PlatformPaths
 from ml_platform_tests.harness import Platform, failure_messages

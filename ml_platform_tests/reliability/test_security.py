@@ -23,9 +23,9 @@ import pytest
 from dagster_shared.serdes import serialize_value
 
 from ml_platform.defs.resources import MlflowStore
-from ml_platform.lifecycle.registry import CHAMPION, Store, load_version
 from ml_platform.models import IRIS
 from ml_platform.settings import PlatformPaths, redacted
+from ml_platform.stores.registry import CHAMPION, Store, load_version
 from ml_platform_tests.harness import Platform, failure_messages, unique_spec
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
@@ -121,8 +121,8 @@ def test_the_scanners_find_a_sentinel_where_one_was_written(tmp_path, own_store)
 
 def test_a_lifecycle_run_echoes_no_environment_secret(tmp_path, monkeypatch, own_store, capfd, caplog):
     """The whole iris graph, champion promoted, with secret-looking values in the environment."""
-    from ml_platform.lifecycle.ledger import Ledger
     from ml_platform.models.iris.demo_data import generate as iris_data
+    from ml_platform.stores.ledger import Ledger
 
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
@@ -263,7 +263,7 @@ def _pickled_model_outside(folder: Path, marker: Path) -> Path:
 def test_a_registered_version_outside_the_store_is_refused_before_it_is_read(tmp_path, own_store):
     """A tampered registry: a version whose source is a file path elsewhere, made champion. Loading it is
     refused by name and the pickle never runs (the marker file its ``__reduce__`` would create is absent)."""
-    from ml_platform.lifecycle.evidence import PromotionBlocked
+    from ml_platform.errors import PromotionBlocked
 
     marker = tmp_path / "pickle-ran"
     outside = _pickled_model_outside(tmp_path / "outside" / "model", marker)

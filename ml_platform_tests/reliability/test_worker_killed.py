@@ -20,9 +20,9 @@ import time
 import dagster as dg
 import pytest
 
-from ml_platform.lifecycle.ledger import Ledger
-from ml_platform.lifecycle.registry import current_champion
 from ml_platform.settings import PROJECT_ROOT, PlatformPaths
+from ml_platform.stores.ledger import Ledger
+from ml_platform.stores.registry import current_champion
 from ml_platform_tests.harness import Platform, failure_messages, materialized, unique_spec
 from ml_platform_tests.reliability.conftest import (
     HOLD_VARIABLE,

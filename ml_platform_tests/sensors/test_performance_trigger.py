@@ -13,10 +13,10 @@ from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.monitoring import monitoring_definitions
 from ml_platform.defs.scoring import predictions_key, scoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
-from ml_platform.lifecycle.ledger import Ledger
-from ml_platform.lifecycle.registry import current_champion
-from ml_platform.lifecycle.snapshot import file_sha256
 from ml_platform.models.conversion.demo_data import generate
+from ml_platform.stores.ledger import Ledger
+from ml_platform.stores.registry import current_champion
+from ml_platform.stores.snapshot import file_sha256
 from ml_platform_tests.harness import Platform, failure_messages
 from ml_platform_tests.sensors.conftest import FAST
 

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from ml_platform.lifecycle import contracts, policy
 from ml_platform.models import CONVERSION
 from ml_platform.models.conversion.demo_data import generate
+from ml_platform.rules import contracts, policy
 from ml_platform_tests.ui.conftest import ARTIFACTS, DEMO_ROWS, LOCATION
 
 pytestmark = pytest.mark.timeout(900)

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_platform.lifecycle import contracts
 from ml_platform.models import CONVERSION
 from ml_platform.models.conversion.contract import DEVICES, ConversionFeatures, ConversionRecord
 from ml_platform.models.conversion.spec import REGIONS
+from ml_platform.rules import contracts
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SPEC = CONVERSION.model_copy(update={"min_rows": 10})

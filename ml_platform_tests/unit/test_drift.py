@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ml_platform.lifecycle import drift
-from ml_platform.lifecycle.drift import Reference, measure_drift, population_stability_index, required_drifted
+from ml_platform.rules import drift
+from ml_platform.rules.drift import Reference, measure_drift, population_stability_index, required_drifted
 
 
 def sample(rows: int, seed: int, shift: float = 0.0, apac: float = 0.15) -> pd.DataFrame:

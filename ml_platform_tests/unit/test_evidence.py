@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ml_platform.lifecycle.evidence import (
-    ContractViolation,
-    GateResult,
-    PromotionBlocked,
-    Rule,
-    SnapshotCorrupted,
-    capped,
-)
+from ml_platform.errors import ContractViolation, PromotionBlocked, SnapshotCorrupted
+from ml_platform.rules.evidence import GateResult, Rule, capped
 
 PASSING = Rule("rows", 12_345, ">= 1,000", True)
 FAILING = Rule("accuracy", 0.71234, ">= 0.75", False, "on 500 test rows")

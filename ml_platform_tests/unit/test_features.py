@@ -9,20 +9,20 @@ import pandera.pandas as pa
 import pytest
 from pandera.typing import Series
 
-from ml_platform.lifecycle.evidence import ContractViolation
-from ml_platform.lifecycle.features import (
+from ml_platform.errors import ContractViolation
+from ml_platform.models import CONVERSION, IRIS
+from ml_platform.models.conversion import demo_data as conversion_data
+from ml_platform.models.conversion.contract import ConversionFeatures, ConversionRecord
+from ml_platform.models.iris import demo_data as iris_data
+from ml_platform.models.iris.contract import IrisFeatures, IrisRecord
+from ml_platform.rules.features import (
     SPLIT_COLUMN,
     assign_split,
     build_feature_frame,
     split_digest,
     typed_frame,
 )
-from ml_platform.lifecycle.spec import ModelSpec
-from ml_platform.models import CONVERSION, IRIS
-from ml_platform.models.conversion import demo_data as conversion_data
-from ml_platform.models.conversion.contract import ConversionFeatures, ConversionRecord
-from ml_platform.models.iris import demo_data as iris_data
-from ml_platform.models.iris.contract import IrisFeatures, IrisRecord
+from ml_platform.rules.spec import ModelSpec
 
 
 def with_split(spec: ModelSpec, **split) -> ModelSpec:

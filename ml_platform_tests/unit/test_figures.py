@@ -9,8 +9,8 @@ import sys
 import pytest
 from matplotlib.colors import to_hex
 
-from ml_platform.lifecycle import figures
-from ml_platform.lifecycle.training import CandidateReport, Evaluation
+from ml_platform.rules import figures
+from ml_platform.rules.training import CandidateReport, Evaluation
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -113,7 +113,7 @@ def test_markdown_image_refuses_bytes_that_are_not_a_png():
 
 
 def test_importing_the_module_does_not_import_matplotlib():
-    code = "import sys, ml_platform.lifecycle.figures; print('matplotlib' in sys.modules)"
+    code = "import sys, ml_platform.rules.figures; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
@@ -133,7 +133,7 @@ def drift_frames():
 
 
 def test_drift_histograms_draw_one_panel_per_feature_and_mark_the_drifted_ones():
-    from ml_platform.lifecycle.drift import measure_drift
+    from ml_platform.rules.drift import measure_drift
 
     reference, batch = drift_frames()
     report = measure_drift(reference, batch, ["price", "pages", "device"])
@@ -156,7 +156,7 @@ def test_drift_histograms_draw_one_panel_per_feature_and_mark_the_drifted_ones()
 
 
 def test_drift_histograms_refuse_a_feature_missing_from_a_frame():
-    from ml_platform.lifecycle.drift import measure_drift
+    from ml_platform.rules.drift import measure_drift
 
     reference, batch = drift_frames()
     report = measure_drift(reference, batch, ["price", "device"])

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from ml_platform.lifecycle import policy, spec
 from ml_platform.models import SPECS
+from ml_platform.rules import policy, spec
 
 HEAVY = ("mlflow", "sklearn", "pandera", "matplotlib", "pandas", "numpy", "scipy", "pyarrow")
 

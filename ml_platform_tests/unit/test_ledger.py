@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from ml_platform.lifecycle.ledger import Decision, Ledger, champion_history, format_history
+from ml_platform.stores.ledger import Decision, Ledger, champion_history, format_history
 
 
 def test_records_survive_a_new_ledger_object_and_are_queried_in_order(tmp_path):

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from ml_platform.lifecycle.evidence import ContractViolation
-from ml_platform.lifecycle.ledger import Decision, Ledger
-from ml_platform.lifecycle.performance import (
+from ml_platform.errors import ContractViolation
+from ml_platform.models import CONVERSION
+from ml_platform.rules.performance import (
     MODEL_VERSION,
     OUTCOME,
     PREDICTION,
@@ -25,8 +25,8 @@ from ml_platform.lifecycle.performance import (
     read_feedback,
     window_starts,
 )
-from ml_platform.lifecycle.spec import Monitoring
-from ml_platform.models import CONVERSION
+from ml_platform.rules.spec import Monitoring
+from ml_platform.stores.ledger import Decision, Ledger
 
 ASSET = "conversion/batch_predictions"
 SKLEARN = {

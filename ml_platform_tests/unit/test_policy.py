@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from ml_platform.lifecycle.policy import (
+from ml_platform.models import CONVERSION
+from ml_platform.rules.policy import (
     MODEL_GATES,
     beats_trivial_baseline,
     meets_absolute_minimums,
@@ -16,9 +17,8 @@ from ml_platform.lifecycle.policy import (
     model_gates,
     no_worse_than_champion,
 )
-from ml_platform.lifecycle.spec import ModelSpec
-from ml_platform.lifecycle.training import CandidateReport, Evaluation
-from ml_platform.models import CONVERSION
+from ml_platform.rules.spec import ModelSpec
+from ml_platform.rules.training import CandidateReport, Evaluation
 
 SUBJECT = "candidate run-1"
 REGIONS = ("us-east", "eu-west", "apac")

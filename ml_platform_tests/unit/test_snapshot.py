@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from ml_platform.lifecycle import snapshot as snapshots
-from ml_platform.lifecycle.contracts import schema_holds
-from ml_platform.lifecycle.evidence import ContractViolation, SnapshotCorrupted
-from ml_platform.lifecycle.snapshot import (
+from ml_platform.errors import ContractViolation, SnapshotCorrupted
+from ml_platform.models.conversion.contract import ConversionRecord
+from ml_platform.models.conversion.demo_data import generate
+from ml_platform.rules.contracts import schema_holds
+from ml_platform.stores import snapshot as snapshots
+from ml_platform.stores.snapshot import (
     SourceFile,
     content_id,
     load_snapshot,
@@ -18,8 +20,6 @@ from ml_platform.lifecycle.snapshot import (
     read_landing_file,
     take_snapshot,
 )
-from ml_platform.models.conversion.contract import ConversionRecord
-from ml_platform.models.conversion.demo_data import generate
 
 END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SOURCES = [SourceFile("export.csv", "0" * 64, 100, 3)]

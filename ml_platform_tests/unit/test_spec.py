@@ -9,9 +9,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ml_platform.lifecycle.spec import ModelSpec, Segments, resolve_ref, validate_model_name
-from ml_platform.lifecycle.training import build_pipeline
 from ml_platform.models import CONVERSION, IRIS, SPECS
+from ml_platform.rules.spec import ModelSpec, Segments, resolve_ref, validate_model_name
+from ml_platform.rules.training import build_pipeline
 
 IRIS_CONTRACT = "ml_platform.models.iris.contract:IrisRecord"
 IRIS_PIPELINE = "ml_platform.models.iris.pipeline:build_pipeline"

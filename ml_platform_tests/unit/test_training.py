@@ -13,16 +13,16 @@ import sklearn
 from sklearn.dummy import DummyClassifier
 from threadpoolctl import threadpool_limits
 
-from ml_platform.lifecycle import lineage
-from ml_platform.lifecycle.features import SPLIT_COLUMN, build_feature_frame
-from ml_platform.lifecycle.lineage import CodeVersion, candidate_fingerprint, code_version
-from ml_platform.lifecycle.training import evaluate, fit_baseline, fit_candidate, score, train_test_frames
 from ml_platform.models import CONVERSION, IRIS
 from ml_platform.models.conversion import demo_data as conversion_data
 from ml_platform.models.conversion.contract import ConversionRecord
 from ml_platform.models.conversion.spec import REGIONS
 from ml_platform.models.iris import demo_data as iris_data
 from ml_platform.models.iris.contract import IrisRecord
+from ml_platform.rules.features import SPLIT_COLUMN, build_feature_frame
+from ml_platform.rules.training import evaluate, fit_baseline, fit_candidate, score, train_test_frames
+from ml_platform.stores import lineage
+from ml_platform.stores.lineage import CodeVersion, candidate_fingerprint, code_version
 
 SPECIES = ["setosa", "versicolor", "virginica"]
 

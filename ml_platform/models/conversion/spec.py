@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from ml_platform.lifecycle.spec import Compute, Freshness, ModelSpec, Monitoring, PromotionPolicy, Segments, Split
+from ml_platform.rules.spec import Compute, Freshness, ModelSpec, Monitoring, PromotionPolicy, Segments, Split
 
 REGIONS = ("us-east", "us-west", "eu-west", "eu-central", "apac")
 

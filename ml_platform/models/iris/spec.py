@@ -1,6 +1,6 @@
 """The iris model's declaration (team-owned)."""
 
-from ml_platform.lifecycle.spec import ModelSpec, PromotionPolicy, Split
+from ml_platform.rules.spec import ModelSpec, PromotionPolicy, Split
 
 SPEC = ModelSpec(
     name="iris",

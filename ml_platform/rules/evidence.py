@@ -11,18 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class ContractViolation(ValueError):
-    """Evidence that cannot be fixed by retrying: bad landing data, a broken contract, a bad spec."""
-
-
-class PromotionBlocked(RuntimeError):
-    """A candidate may not be registered or promoted: a gate failed, is missing, or is out of date."""
-
-
-class SnapshotCorrupted(ContractViolation):
-    """A stored snapshot no longer matches the hash recorded when it was written."""
-
-
 @dataclass(frozen=True)
 class Rule:
     """One line of a gate's table."""

@@ -35,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml_platform.lifecycle.evidence import ContractViolation, SnapshotCorrupted, capped
+from ml_platform.errors import ContractViolation, SnapshotCorrupted, SnapshotWriteFailed
+from ml_platform.rules.evidence import capped
 
 LANDING_SUFFIXES = (".csv", ".parquet", ".pq")
 HASH_CHUNK_ROWS = 100_000  # hashing turns a chunk's text columns into Python strings: keep it small
@@ -336,13 +337,6 @@ def _storable(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _as_text(values: pd.Series) -> pd.Series:
     return values.map(lambda value: value if pd.isna(value) else str(value)).astype("str")
-
-
-class SnapshotWriteFailed(OSError):
-    """The storage refused a snapshot: disk full, a file size limit, a read-only or missing folder.
-
-    Nothing partial is left behind (see ``take_snapshot``); the message names the folder and the cause.
-    """
 
 
 def take_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path) -> Snapshot:

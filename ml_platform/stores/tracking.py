@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ml_platform.lifecycle.features import SPLIT_COLUMN
-from ml_platform.lifecycle.lineage import CodeVersion, package_versions
-from ml_platform.lifecycle.registry import TAG, Store
-from ml_platform.lifecycle.spec import ModelSpec
-from ml_platform.lifecycle.training import CandidateReport
+from ml_platform.rules.features import SPLIT_COLUMN
+from ml_platform.rules.spec import ModelSpec
+from ml_platform.rules.training import CandidateReport
+from ml_platform.stores.lineage import CodeVersion, package_versions
+from ml_platform.stores.registry import TAG, Store
 
 PIP_REQUIREMENTS_FROM = ("scikit-learn", "pandas", "numpy", "scipy", "skops")
 SCHEMA_SAMPLE_ROWS = 1_000

@@ -32,8 +32,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ml_platform.lifecycle.evidence import ContractViolation, capped
-from ml_platform.lifecycle.metrics import METRICS, confusion_counts, metric_from_confusion
+from ml_platform.errors import ContractViolation
+from ml_platform.rules.evidence import capped
+from ml_platform.rules.metrics import METRICS, confusion_counts, metric_from_confusion
 
 PREDICTION = "prediction"
 CONFIDENCE = "confidence"

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml_platform.lifecycle.features import SPLIT_COLUMN
-from ml_platform.lifecycle.metrics import METRICS, f1_per_class, metric_from_confusion
-from ml_platform.lifecycle.spec import ModelSpec, resolve_ref
+from ml_platform.rules.features import SPLIT_COLUMN
+from ml_platform.rules.metrics import METRICS, f1_per_class, metric_from_confusion
+from ml_platform.rules.spec import ModelSpec, resolve_ref
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ml_platform.lifecycle.evidence import GateResult, Rule
-from ml_platform.lifecycle.spec import MODEL_GATES, ModelSpec, model_gate_names
+from ml_platform.rules.evidence import GateResult, Rule
+from ml_platform.rules.spec import MODEL_GATES, ModelSpec, model_gate_names
 
 if TYPE_CHECKING:
-    from ml_platform.lifecycle.training import CandidateReport
+    from ml_platform.rules.training import CandidateReport
 
 __all__ = ["MODEL_GATES", "model_gate_names", "model_gates"]
 

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from ml_platform.lifecycle.drift import DriftReport
-    from ml_platform.lifecycle.training import CandidateReport
+    from ml_platform.rules.drift import DriftReport
+    from ml_platform.rules.training import CandidateReport
 
 DPI = 100
 CANDIDATE_COLOR = "#1f77b4"

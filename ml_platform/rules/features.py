@@ -13,8 +13,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from ml_platform.lifecycle.evidence import ContractViolation
-from ml_platform.lifecycle.spec import ModelSpec
+from ml_platform.errors import ContractViolation
+from ml_platform.rules.spec import ModelSpec
 
 SPLIT_COLUMN = "split"
 
@@ -28,7 +28,7 @@ def typed_frame(frame: pd.DataFrame, spec: ModelSpec, contract) -> pd.DataFrame:
     """
     from pandera.errors import SchemaErrors
 
-    from ml_platform.lifecycle.contracts import with_typed_event_times
+    from ml_platform.rules.contracts import with_typed_event_times
 
     frame = with_typed_event_times(frame, spec, contract)
     try:

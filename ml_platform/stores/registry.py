@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ml_platform.lifecycle.evidence import PromotionBlocked
+from ml_platform.errors import ChampionMoved, PromotionBlocked
 
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous-champion"
@@ -38,15 +38,6 @@ CHALLENGER = "challenger"  # manual promotion: passed every gate, waits for `ml-
 TAG = "ml_platform."
 NOT_PROMOTED = f"{TAG}not_promoted"  # why a registered version that passed its gates never got an alias
 LOCK_TIMEOUT_SECONDS = 120.0
-
-
-class ChampionMoved(PromotionBlocked):
-    """The candidate was registered, but the champion it was compared with is no longer champion."""
-
-    def __init__(self, message: str, version: str, champion: str | None):
-        super().__init__(message)
-        self.version = version
-        self.champion = champion
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ml_platform.lifecycle.evidence import GateResult, Rule, capped
-from ml_platform.lifecycle.spec import ModelSpec
+from ml_platform.rules.evidence import GateResult, Rule, capped
+from ml_platform.rules.spec import ModelSpec
 
 if TYPE_CHECKING:  # pandas is imported inside the gates: loading the definitions must not pay for it
     import pandas as pd
