@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ml_platform.commands.stages import WORKFLOW_TEMPLATE, render_workflow
+from ml_platform.cli.commands.stages import WORKFLOW_TEMPLATE, render_workflow
 from ml_platform.models import SPECS
 from ml_platform.settings import PROJECT_ROOT
 

@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="demo data for every model, a gated run of each, and a summary")
     demo.set_defaults(handler=_demo)
 
-    from ml_platform.commands import register_all
+    from ml_platform.cli.commands import register_all
 
     register_all(commands)
     return parser
@@ -199,6 +199,3 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"\nDagster UI: make dev    MLflow UI: make mlflow-ui    state: {Path.cwd() / '.ml_platform'}")
     return worst
 
-
-if __name__ == "__main__":
-    sys.exit(main())

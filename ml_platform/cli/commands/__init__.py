@@ -6,7 +6,7 @@ Each module here exposes ``register(commands)`` and imports nothing heavy at mod
 
 from importlib import import_module
 
-GROUPS = ("ml_platform.commands.decisions", "ml_platform.commands.stages")
+GROUPS = ("ml_platform.cli.commands.decisions", "ml_platform.cli.commands.stages")
 
 
 def register_all(commands) -> None:
