@@ -27,10 +27,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ml_platform.errors import ChampionMoved, PromotionBlocked
+
+if TYPE_CHECKING:
+    from ml_platform.settings import PlatformPaths
 
 CHAMPION = "champion"
 PREVIOUS_CHAMPION = "previous-champion"
@@ -55,6 +58,11 @@ class Store:
     registry_uri: str
     artifact_root: str
     lock_dir: str | None = None
+
+    @classmethod
+    def from_paths(cls, paths: PlatformPaths) -> Store:
+        """The store a platform home names (its URIs follow the environment; see ml_platform/settings.py)."""
+        return cls(paths.tracking_uri, paths.registry_uri, paths.artifact_root)
 
     def lock_path(self, model: str) -> Path:
         if self.lock_dir:
