@@ -37,7 +37,15 @@ def schema_holds(frame: pd.DataFrame, contract, subject: str, gate: str = "schem
         rules = tuple(_schema_rules(cases, contract.__name__))
         return GateResult(gate, subject, rules, details={"failure_cases": table.to_dict("records")})
     shape = f"{len(frame):,} rows x {len(frame.columns)} columns valid"
-    rule = Rule(f"{contract.__name__} holds", shape, "every rule of the contract", True)
+    rule = Rule(
+        f"{contract.__name__} holds",
+        shape,
+        "every rule of the contract",
+        True,
+        value=0,
+        threshold=0,
+        measure="failing values",
+    )
     return GateResult(gate, subject, (rule,))
 
 
@@ -53,14 +61,31 @@ def _schema_rules(cases: pd.DataFrame, contract: str) -> list[Rule]:
         found = group["failure_case"].dropna().astype(str).unique().tolist()
         if check == "column_in_dataframe":
             rules.append(
-                Rule("required columns present", f"missing {capped(found)}", f"every column of {contract}", False)
+                Rule(
+                    "required columns present",
+                    f"missing {capped(found)}",
+                    f"every column of {contract}",
+                    False,
+                    value=len(found),
+                    threshold=0,
+                    measure="missing columns",
+                )
             )
         elif check == "column_in_schema":
             rules.append(
-                Rule("no unexpected columns", f"unexpected {capped(found)}", f"only the columns of {contract}", False)
+                Rule(
+                    "no unexpected columns",
+                    f"unexpected {capped(found)}",
+                    f"only the columns of {contract}",
+                    False,
+                    value=len(found),
+                    threshold=0,
+                    measure="unexpected columns",
+                )
             )
         else:
-            rules.append(Rule(f"frame: {check}", _failing_values(group, found), str(check), False))
+            observed = _failing_values(group, found)
+            rules.append(Rule(f"frame: {check}", observed, str(check), False, value=len(group), threshold=0))
     on_columns = cases[~on_frame]
     coercion_failed = on_columns["check"].astype(str).str.startswith("coerce_dtype(")
     uncoercible = set(on_columns.loc[coercion_failed, "column"])
@@ -71,7 +96,9 @@ def _schema_rules(cases: pd.DataFrame, contract: str) -> list[Rule]:
             continue
         found = group["failure_case"].dropna().astype(str).unique().tolist()
         observed = _failing_values(group, found)
-        rules.append(Rule(f"column {column}: {check}", observed, _expectation(check), False))
+        rules.append(
+            Rule(f"column {column}: {check}", observed, _expectation(check), False, value=len(group), threshold=0)
+        )
     return rules
 
 
@@ -94,7 +121,9 @@ def _expectation(check: str) -> str:
 
 def has_enough_rows(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> GateResult:
     rows = len(frame)
-    rule = Rule("rows", rows, f">= {spec.min_rows:,} (min_rows)", rows >= spec.min_rows)
+    rule = Rule(
+        "rows", rows, f">= {spec.min_rows:,} (min_rows)", rows >= spec.min_rows, value=rows, threshold=spec.min_rows
+    )
     return GateResult("has_enough_rows", subject, (rule,))
 
 
@@ -107,7 +136,7 @@ def has_no_nulls(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> GateResu
             continue
         rows = frame.index[frame[column].isna()]
         note = f"e.g. rows {capped(rows.tolist(), 3)}" if len(rows) else ""
-        rules.append(Rule(f"nulls in {column}", len(rows), "0", rows.empty, note))
+        rules.append(Rule(f"nulls in {column}", len(rows), "0", rows.empty, note, value=len(rows), threshold=0))
     return GateResult("has_no_nulls", subject, tuple(rules))
 
 
@@ -117,11 +146,13 @@ def keys_are_unique(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> GateR
         return GateResult("keys_are_unique", subject, (_missing_column(key),))
     values = frame[key]
     if values.is_unique:  # one hash pass; finding which rows repeat costs a second, only worth it on failure
-        return GateResult("keys_are_unique", subject, (Rule(f"duplicate {key} values", 0, "0", True),))
+        rule = Rule(f"duplicate {key} values", 0, "0", True, value=0, threshold=0)
+        return GateResult("keys_are_unique", subject, (rule,))
     duplicated = values[values.duplicated(keep=False)]
     examples = duplicated.astype(str).unique().tolist()
     note = f"{len(duplicated):,} rows share {capped(examples)}" if examples else ""
-    rule = Rule(f"duplicate {key} values", int(duplicated.nunique()), "0", duplicated.empty, note)
+    repeated = int(duplicated.nunique())
+    rule = Rule(f"duplicate {key} values", repeated, "0", duplicated.empty, note, value=repeated, threshold=0)
     return GateResult("keys_are_unique", subject, (rule,))
 
 
@@ -139,22 +170,30 @@ def labels_are_known(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> Gate
     counts = observed.value_counts()
     unknown = sorted(set(counts.index) - set(allowed))
     absent = sorted(set(allowed) - set(counts.index))
-    present = f"{len(allowed) - len(absent)} of {len(allowed)}"
+    present = len(allowed) - len(absent)
+    unknown_rows = int(counts[unknown].sum()) if unknown else 0
     rules = (
         Rule(
             "unknown label values",
             capped(unknown) if unknown else "none",
             f"only {allowed}",
             not unknown,
-            f"{int(counts[unknown].sum()):,} rows" if unknown else "",
+            f"{unknown_rows:,} rows" if unknown else "",
+            value=unknown_rows,
+            threshold=0,
+            measure="rows with unknown labels",
         ),
         Rule(
-            "declared classes present", present, f"all of {allowed}", not absent, f"missing {absent}" if absent else ""
+            "declared classes present",
+            f"{present} of {len(allowed)}",
+            f"all of {allowed}",
+            not absent,
+            f"missing {absent}" if absent else "",
+            value=present,
+            threshold=len(allowed),
         ),
     )
-    return GateResult(
-        "labels_are_known", subject, rules, details={"label_counts": bounded_counts(counts)}
-    )
+    return GateResult("labels_are_known", subject, rules, details={"label_counts": bounded_counts(counts)})
 
 
 def has_every_segment(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> GateResult:
@@ -175,6 +214,8 @@ def has_every_segment(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> Gat
                 f"{share:.1%} ({rows:,} rows)",
                 f">= {min_share:.1%} of {total:,}",
                 rows > 0 and share >= min_share,
+                value=share,
+                threshold=min_share,
             )
         )
     covered = [segment for segment in expected if counts.get(segment, 0) > 0]
@@ -190,6 +231,8 @@ def has_every_segment(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> Gat
             f"all of {expected}",
             not absent,
             note,
+            value=len(covered),
+            threshold=len(expected),
         )
     )
     unexpected = sorted(set(counts.index) - set(expected))
@@ -199,6 +242,8 @@ def has_every_segment(frame: pd.DataFrame, spec: ModelSpec, subject: str) -> Gat
             capped(unexpected) if unexpected else "none",
             f"none outside {expected}",
             not unexpected,
+            value=len(unexpected),
+            threshold=0,
         )
     )
     return GateResult(
@@ -292,6 +337,7 @@ def is_fresh(frame: pd.DataFrame, spec: ModelSpec, subject: str, now: datetime) 
     # and a file may say "1700-01-01" or worse.
     age = now.as_unit("s") - newest.as_unit("s")
     max_age = f"<= {_fmt_age(freshness.max_age)} (max_age)"
+    age_hours = age.total_seconds() / 3600
     rules = (
         Rule(
             f"age of newest {freshness.column}",
@@ -299,12 +345,18 @@ def is_fresh(frame: pd.DataFrame, spec: ModelSpec, subject: str, now: datetime) 
             max_age,
             age <= freshness.max_age,
             f"newest event {newest.isoformat()}, now {now.isoformat()}",
+            value=age_hours,
+            threshold=freshness.max_age.total_seconds() / 3600,
+            measure=f"age of newest {freshness.column} (hours)",
         ),
         Rule(
             f"newest {freshness.column} not in the future",
             newest.isoformat(),
             f"<= {now.isoformat()}",
             newest <= now + CLOCK_SKEW,
+            value=-age_hours,
+            threshold=CLOCK_SKEW.total_seconds() / 3600,
+            measure=f"newest {freshness.column} ahead of now (hours)",
         ),
     )
     return GateResult(

@@ -13,13 +13,28 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Rule:
-    """One line of a gate's table."""
+    """One line of a gate's table.
+
+    ``observed`` and ``required`` are what a person reads. ``value`` and ``threshold`` are the same
+    comparison as numbers, where it has them (a row count against ``min_rows``, a share against its
+    floor, an age in hours against ``max_age``), so that a UI can show and plot them across runs;
+    ``measure`` names that number when ``rule`` carries something that changes from run to run (the
+    champion's version) or needs a unit.
+    """
 
     rule: str
     observed: Any
     required: str
     passed: bool
     note: str = ""
+    value: float | None = None
+    threshold: float | None = None
+    measure: str = ""
+
+    @property
+    def series(self) -> str:
+        """The name this rule's numbers go under, the same on every run."""
+        return self.measure or self.rule
 
 
 @dataclass(frozen=True)

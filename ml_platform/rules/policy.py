@@ -19,11 +19,11 @@ __all__ = ["MODEL_GATES", "model_gate_names", "model_gates"]
 
 
 def meets_absolute_minimums(report: CandidateReport, spec: ModelSpec, subject: str) -> GateResult:
-    rules = tuple(
-        Rule(metric, report.candidate.metric(metric), f">= {floor}", report.candidate.metric(metric) >= floor)
-        for metric, floor in spec.policy.min_metrics.items()
-    )
-    return GateResult("meets_absolute_minimums", subject, rules)
+    rules = []
+    for metric, floor in spec.policy.min_metrics.items():
+        observed = report.candidate.metric(metric)
+        rules.append(Rule(metric, observed, f">= {floor}", observed >= floor, value=observed, threshold=floor))
+    return GateResult("meets_absolute_minimums", subject, tuple(rules))
 
 
 def beats_trivial_baseline(report: CandidateReport, spec: ModelSpec, subject: str) -> GateResult:
@@ -36,6 +36,9 @@ def beats_trivial_baseline(report: CandidateReport, spec: ModelSpec, subject: st
         f"> {baseline:.4f} + {margin}",
         observed > baseline + margin,
         f"baseline {baseline:.4f}",
+        value=observed,
+        threshold=baseline + margin,
+        measure=f"{metric} over baseline",
     )
     return GateResult("beats_trivial_baseline", subject, (rule,))
 
@@ -51,10 +54,19 @@ def no_worse_than_champion(report: CandidateReport, spec: ModelSpec, subject: st
             "a champion scored on this split",
             False,
             f"the champion could not be re-scored: {report.champion_error}",
+            value=observed,
+            measure=f"{metric} vs champion",
         )
         return GateResult("no_worse_than_champion", subject, (rule,))
     if report.champion is None:
-        rule = Rule(f"{metric} vs champion", observed, "no champion yet", True, "first model: nothing to compare with")
+        rule = Rule(
+            f"{metric} vs champion",
+            observed,
+            "no champion yet",
+            True,
+            "first model: nothing to compare with",
+            value=observed,
+        )
         return GateResult("no_worse_than_champion", subject, (rule,), note="no champion yet: the first model passes")
     champion = report.champion.metric(metric)
     compared = report.candidate_on_champion_rows or report.candidate
@@ -72,6 +84,9 @@ def no_worse_than_champion(report: CandidateReport, spec: ModelSpec, subject: st
         f">= {champion:.4f} - {tolerance}",
         observed >= champion - tolerance,
         note,
+        value=observed,
+        threshold=champion - tolerance,
+        measure=f"{metric} vs champion",
     )
     return GateResult("no_worse_than_champion", subject, (rule,), details={"champion_version": report.champion_version})
 
@@ -83,10 +98,12 @@ def meets_segment_minimums(report: CandidateReport, spec: ModelSpec, subject: st
     for segment in spec.segments.min_share:
         rows = report.candidate.rows_per_segment.get(segment, 0)
         if rows == 0:
-            rules.append(Rule(f"f1 in {segment}", "no test rows", f">= {floor}", False))
+            rules.append(Rule(f"f1 in {segment}", "no test rows", f">= {floor}", False, threshold=floor))
             continue
         f1 = report.candidate.f1_per_segment[segment]
-        rules.append(Rule(f"f1 in {segment}", f1, f">= {floor}", f1 >= floor, f"{rows:,} test rows"))
+        rules.append(
+            Rule(f"f1 in {segment}", f1, f">= {floor}", f1 >= floor, f"{rows:,} test rows", value=f1, threshold=floor)
+        )
     return GateResult("meets_segment_minimums", subject, tuple(rules))
 
 
@@ -98,3 +115,17 @@ def model_gates(report: CandidateReport, spec: ModelSpec, subject: str) -> list[
         "meets_segment_minimums": meets_segment_minimums,
     }
     return [judges[name](report, spec, subject) for name in model_gate_names(spec)]
+
+
+def unpassed_gates(recorded: object) -> list[str]:
+    """Why a registered version's recorded gate verdicts do not let it hold an alias; empty when all passed.
+
+    A version may become ``champion``, ``staging`` or ``production`` only when every gate recorded for
+    it says "passed". One registered outside the gated graph has no verdicts at all, and is refused too.
+
+    Args:
+        recorded: the verdicts by gate name, as registered with the version (anything else counts as none).
+    """
+    if not isinstance(recorded, dict) or not recorded:
+        return ["no gate results recorded (the version was not registered through the gated graph)"]
+    return [f"{gate}: {verdict}" for gate, verdict in sorted(recorded.items()) if verdict != "passed"]

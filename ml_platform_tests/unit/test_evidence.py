@@ -65,6 +65,25 @@ def test_table_ends_with_the_note():
     assert table.endswith("| yes |\n\nfirst model: nothing to compare with\n")
 
 
+def test_a_rule_s_numbers_are_optional_and_go_under_its_name():
+    assert (FAILING.value, FAILING.threshold, FAILING.series) == (None, None, "accuracy")
+    counted = Rule("rows", 12_345, ">= 1,000 (min_rows)", True, value=12_345, threshold=1_000)
+    assert (counted.value, counted.threshold, counted.series) == (12_345, 1_000, "rows")
+
+
+def test_a_rule_whose_text_changes_between_runs_names_its_numbers_by_its_measure():
+    rule = Rule(
+        "f1 vs champion v7", 0.81, ">= 0.8000 - 0.01", True, value=0.81, threshold=0.79, measure="f1 vs champion"
+    )
+    assert rule.series == "f1 vs champion"
+
+
+def test_numbers_do_not_change_what_a_person_reads():
+    plain = GateResult("gate", "subject", (Rule("rows", 12_345, ">= 1,000", False),))
+    numbered = GateResult("gate", "subject", (Rule("rows", 12_345, ">= 1,000", False, value=12_345, threshold=1_000),))
+    assert (numbered.summary(), numbered.table()) == (plain.summary(), plain.table())
+
+
 def test_gate_result_is_immutable():
     result = GateResult("gate", "subject", (PASSING,))
     with pytest.raises(AttributeError):
