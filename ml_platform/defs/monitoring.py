@@ -13,17 +13,10 @@ import json
 
 import dagster as dg
 
+from ml_platform.keys import CHALLENGER, CHAMPION, DECISION_TAG, TRIGGER_TAG, ModelKeys
 from ml_platform.rules.spec import ModelSpec
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import Decision, Ledger
-
-DECISIONS_ASSET = "decisions"
-TRIGGER_TAG = "ml_platform/trigger"
-DECISION_TAG = "ml_platform/decision_id"
-
-
-def decisions_key(model: str) -> dg.AssetKey:
-    return dg.AssetKey([model, DECISIONS_ASSET])
 
 
 def observation(decision: Decision, figures: dict[str, str] | None = None) -> dg.AssetObservation:
@@ -54,7 +47,7 @@ def observation(decision: Decision, figures: dict[str, str] | None = None) -> dg
         metadata["performance"] = dg.MetadataValue.md(decision.evidence["performance_table"])
     for name, markdown in (figures or {}).items():
         metadata[name] = dg.MetadataValue.md(markdown)
-    return dg.AssetObservation(asset_key=decisions_key(decision.model), metadata=metadata)
+    return dg.AssetObservation(asset_key=ModelKeys(decision.model).decisions, metadata=metadata)
 
 
 def record(
@@ -96,7 +89,7 @@ def record_gate_failures(context, paths: PlatformPaths, spec: ModelSpec, results
 def record_registration(context, paths: PlatformPaths, spec: ModelSpec, registration, candidate: dict) -> None:
     """Record ``promoted`` (champion moved) or ``held`` (challenger, awaiting approval); an identical
     candidate registered before changes nothing and is not recorded."""
-    if registration.alias not in ("champion", "challenger"):
+    if registration.alias not in (CHAMPION, CHALLENGER):
         return
     evaluation = candidate.get("evaluation", {})
     metric = spec.policy.comparison_metric
@@ -110,7 +103,7 @@ def record_registration(context, paths: PlatformPaths, spec: ModelSpec, registra
         "previous_champion": registration.previous_champion or candidate.get("champion_version") or "none",
         **run_trigger(context),
     }
-    kind = "promoted" if registration.alias == "champion" else "held"
+    kind = "promoted" if registration.alias == CHAMPION else "held"
     reason = f"every gate passed; {registration.note}"
     record_in_step(
         context, paths, Decision(spec.name, kind, "gates", reason, scores, evidence, version=registration.version)
@@ -122,8 +115,8 @@ def monitoring_definitions(spec: ModelSpec) -> dg.Definitions:
     return dg.Definitions(
         assets=[
             dg.AssetSpec(
-                decisions_key(spec.name),
-                group_name=spec.dagster_name,
+                ModelKeys(spec.name).decisions,
+                group_name=ModelKeys(spec.name).group,
                 kinds={"sqlite"},
                 description=f"The decision ledger of {spec.name!r}: every retraining judgment (retrain, no-op, "
                 "no decision) and every gate outcome (promoted, held, rejected, rolled back), with reasons, scores "

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_platform.defs.factory import INFRASTRUCTURE_RETRY, evidence_failures
+from ml_platform.defs.gating import INFRASTRUCTURE_RETRY, evidence_failures
 from ml_platform.defs.monitoring import record
 from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.defs.triggers import TAG, Watched, hold_back, model_sensor, run_request

@@ -6,8 +6,11 @@ factory module is imported whenever the definitions load and must stay light.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import dagster as dg
 
+from ml_platform.keys import REGISTRY_TAG
 from ml_platform.rules import figures
 from ml_platform.rules.spec import ModelSpec
 from ml_platform.rules.training import CandidateReport, evaluate, fit_baseline, fit_candidate
@@ -30,31 +33,9 @@ def train_candidate(
     baseline = evaluate(dummy, features, spec)
 
     champion = current_champion(store, spec.name)
-    champion_eval, champion_error, candidate_on_champion_rows, excluded = None, None, None, 0
+    report = CandidateReport(candidate, baseline, baseline_strategy=dummy.strategy)
     if champion is not None:
-        context.log.info(
-            f"re-scoring champion v{champion.version} on the candidate's {candidate.test_rows:,} test rows"
-        )
-        champion_model = load_version(store, spec.name, champion.version)
-        fair = _fair_comparison_frame(context, spec, paths, champion, features)
-        excluded = len(features) - len(fair)
-        try:
-            if (fair["split"] == "test").sum() == 0:
-                raise ValueError("every test row was in the champion's training split: no fair comparison is possible")
-            champion_eval = evaluate(champion_model, fair, spec)
-            candidate_on_champion_rows = evaluate(pipeline, fair, spec) if excluded else None
-        except (KeyError, ValueError, TypeError) as error:  # the champion cannot read this frame's columns
-            champion_error = f"{type(error).__name__}: {str(error)[:300]}"
-    report = CandidateReport(
-        candidate,
-        baseline,
-        champion_eval,
-        champion.version if champion else None,
-        champion_error,
-        dummy.strategy,
-        candidate_on_champion_rows=candidate_on_champion_rows,
-        champion_rows_excluded=excluded,
-    )
+        report = _compared_with_champion(context, spec, paths, store, champion, pipeline, features, report)
 
     code = lineage.code_version()
     fingerprint = lineage.candidate_fingerprint(snapshot_id, code, spec.params_digest())
@@ -97,6 +78,30 @@ def train_candidate(
         },
         data_version=dg.DataVersion(logged.run_id),
     )
+
+
+def _compared_with_champion(
+    context, spec: ModelSpec, paths: PlatformPaths, store: Store, champion, pipeline, features, report: CandidateReport
+) -> CandidateReport:
+    """``report`` with the champion re-scored on the candidate's test rows (less those it trained on),
+    or with the reason it could not be."""
+    context.log.info(
+        f"re-scoring champion v{champion.version} on the candidate's {report.candidate.test_rows:,} test rows"
+    )
+    champion_model = load_version(store, spec.name, champion.version)
+    fair = _fair_comparison_frame(context, spec, paths, champion, features)
+    excluded = len(features) - len(fair)
+    compared = replace(report, champion_version=champion.version, champion_rows_excluded=excluded)
+    try:
+        if (fair["split"] == "test").sum() == 0:
+            raise ValueError("every test row was in the champion's training split: no fair comparison is possible")
+        return replace(
+            compared,
+            champion=evaluate(champion_model, fair, spec),
+            candidate_on_champion_rows=evaluate(pipeline, fair, spec) if excluded else None,
+        )
+    except (KeyError, ValueError, TypeError) as error:  # the champion cannot read this frame's columns
+        return replace(compared, champion_error=f"{type(error).__name__}: {str(error)[:300]}")
 
 
 def _evidence_figures(
@@ -147,7 +152,7 @@ def _fair_comparison_frame(context, spec: ModelSpec, paths: PlatformPaths, champ
     from ml_platform.errors import ContractViolation
     from ml_platform.rules.training import without_champion_training_rows
 
-    champion_features = champion.tags.get("ml_platform.features_id")
+    champion_features = champion.tags.get(f"{REGISTRY_TAG}features_id")
     if not spec.key_column or not champion_features:
         context.log.warning("no key column or no recorded champion features: comparing on the whole test split")
         return features
