@@ -1,7 +1,7 @@
 """How a step turns evidence into Dagster results and refusals (platform-owned wiring).
 
 Every asset step and check of the platform uses these: ``check_result`` makes a ``GateResult`` an
-asset check result; ``require_gates``
+asset check result (the table, and each rule's numbers as metadata the UI plots); ``require_gates``
 refuses to build on an upstream result whose gates did not pass for that very subject;
 ``evidence_failures`` turns invalid evidence into a failure that is never retried, and a tracking
 server that does not answer into a retried one. The scoring asset and the CLI use them as the
@@ -196,11 +196,16 @@ def require_gates(instance: dg.DagsterInstance, asset: str, model: str, required
 
 
 def check_result(key: dg.AssetKey, result: GateResult, subject_field: str, subject: str) -> dg.AssetCheckResult:
-    """A gate as a blocking check result: the verdict, the summary and the table."""
+    """A gate as a blocking check result: the verdict, the summary, the table, and each rule's numbers.
+
+    The table sits behind "Show Markdown" in the UI; the numbers (``<rule>`` and ``<rule>.threshold``,
+    named the same on every run) show at a glance and are plotted across runs.
+    """
     metadata = {
         subject_field: subject,
         "gate": dg.MetadataValue.md(result.table()),
         "violations": len(result.violations),
+        **_rule_numbers(result),
     }
     if result.details:
         metadata["details"] = dg.MetadataValue.json(json.loads(json.dumps(result.details, default=str)))
@@ -213,3 +218,19 @@ def check_result(key: dg.AssetKey, result: GateResult, subject_field: str, subje
         metadata=metadata,
     )
 
+
+def _rule_numbers(result: GateResult) -> dict[str, dg.MetadataValue]:
+    """Each rule's observed value and threshold as numeric metadata, where the rule has them."""
+    numbers = {}
+    for rule in result.rules:
+        if rule.value is not None:
+            numbers[rule.series] = _number(rule.value)
+        if rule.threshold is not None:
+            numbers[f"{rule.series}.threshold"] = _number(rule.threshold)
+    return numbers
+
+
+def _number(value: float) -> dg.MetadataValue:
+    if isinstance(value, int):
+        return dg.MetadataValue.int(value)
+    return dg.MetadataValue.float(float(value))

@@ -11,6 +11,7 @@ import os
 import re
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -269,6 +270,48 @@ def test_clean_data_passes_every_snapshot_gate_and_the_feature_contract(conversi
     assert checks["feature_contract_holds"].metadata["features_id"].value == features_id
     passed = f"feature_contract_holds passed on validated_features {conversion.spec.name!r} {features_id[:12]}"
     assert checks["feature_contract_holds"].description.startswith(passed)
+
+
+def test_each_rule_s_number_and_threshold_are_check_metadata_on_a_passing_snapshot(conversion):
+    conversion.land(sessions())
+
+    checks = check_results(conversion.materialize("dataset_snapshot"))
+
+    spec = conversion.spec
+    rows = checks["has_enough_rows"].metadata
+    assert rows["rows"] == dg.MetadataValue.int(ROWS)
+    assert rows["rows.threshold"] == dg.MetadataValue.int(spec.min_rows)
+    fresh = checks["is_fresh"].metadata
+    assert isinstance(fresh["age of newest event_time (hours)"], dg.FloatMetadataValue)
+    assert 0 <= fresh["age of newest event_time (hours)"].value < 24  # the demo data ends about now
+    assert fresh["age of newest event_time (hours).threshold"].value == spec.freshness.max_age.total_seconds() / 3600
+    segments = checks["has_every_segment"].metadata
+    for region, min_share in spec.segments.min_share.items():
+        share = segments[f"region '{region}' share"].value
+        assert segments[f"region '{region}' share.threshold"].value == min_share
+        assert min_share <= share < 1
+    assert segments["unexpected region values"].value == 0
+    assert checks["has_no_nulls"].metadata["nulls in price"] == dg.MetadataValue.int(0)
+    assert checks["schema_holds"].metadata["failing values"].value == 0
+
+
+def test_each_rule_s_number_and_threshold_are_check_metadata_on_a_failing_snapshot(conversion):
+    stale_partial = sessions(regions=("us-east",), days=2, end=datetime.now(UTC) - timedelta(days=10))
+    conversion.land(stale_partial)
+
+    result = conversion.materialize("dataset_snapshot")
+
+    assert failed_checks(result) == ["has_every_segment", "is_fresh"]
+    checks = check_results(result)
+    fresh = checks["is_fresh"].metadata
+    assert 240 <= fresh["age of newest event_time (hours)"].value < 241  # ten days and the test's own seconds
+    assert fresh["age of newest event_time (hours).threshold"].value == 72.0
+    segments = checks["has_every_segment"].metadata
+    assert segments["region 'us-east' share"].value == 1.0
+    assert segments["region 'eu-west' share"].value == 0.0
+    assert segments["region 'eu-west' share.threshold"].value == conversion.spec.segments.min_share["eu-west"]
+    assert segments["region values present"].value == 1
+    assert segments["region values present.threshold"].value == len(REGIONS)
 
 
 def test_the_feature_contract_stops_features_that_break_it(make_platform):

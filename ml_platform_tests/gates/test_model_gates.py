@@ -31,6 +31,24 @@ def test_a_good_first_candidate_passes_every_model_gate_and_becomes_champion(mak
     assert "registry_entry" in materialized(result)
     assert _champion(platform).version == "1"
 
+    # Each rule's number and threshold are metadata, under names that are the same on every run.
+    policy = platform.spec.policy
+    minimums = checks["meets_absolute_minimums"].metadata
+    for metric, floor in policy.min_metrics.items():
+        assert isinstance(minimums[metric], dg.FloatMetadataValue)
+        assert minimums[f"{metric}.threshold"].value == floor <= minimums[metric].value
+    metric = policy.comparison_metric
+    baseline = checks["beats_trivial_baseline"].metadata
+    assert baseline[f"{metric} over baseline"].value > baseline[f"{metric} over baseline.threshold"].value
+    first = checks["no_worse_than_champion"].metadata
+    assert 0 < first[f"{metric} vs champion"].value <= 1
+    assert f"{metric} vs champion.threshold" not in first  # nothing to compare with yet
+    segments = checks["meets_segment_minimums"].metadata
+    for segment in platform.spec.segments.min_share:
+        assert (
+            segments[f"f1 in {segment}.threshold"].value == policy.min_segment_f1 <= segments[f"f1 in {segment}"].value
+        )
+
 
 def test_a_candidate_below_the_absolute_minimums_is_stopped(make_platform):
     base = make_platform()
@@ -43,6 +61,10 @@ def test_a_candidate_below_the_absolute_minimums_is_stopped(make_platform):
     description = check_results(result)["meets_absolute_minimums"].description
     assert "accuracy: observed 0.8" in description and "required >= 0.99" in description
     assert "f1_macro" in description  # every violated floor, at once
+    metadata = check_results(result)["meets_absolute_minimums"].metadata
+    assert 0.8 <= metadata["accuracy"].value < 0.99
+    assert metadata["accuracy.threshold"] == dg.MetadataValue.float(0.99)
+    assert metadata["f1_macro"].value < metadata["f1_macro.threshold"].value == 0.98
     assert "registry_entry" not in materialized(result)
     assert _champion(platform) is None
 
@@ -84,8 +106,14 @@ def test_a_candidate_worse_than_the_champion_leaves_the_champion_in_place(make_p
     result = platform.materialize()
     assert not result.success
     assert failed_checks(result) == ["no_worse_than_champion"]
-    description = check_results(result)["no_worse_than_champion"].description
-    assert f"champion v{champion.version}" in description
+    gate = check_results(result)["no_worse_than_champion"]
+    assert f"champion v{champion.version}" in gate.description
+    metric = platform.spec.policy.comparison_metric
+    candidate = [e for e in result.get_asset_materialization_events() if e.asset_key == platform.keys.candidate][0]
+    report = candidate.step_materialization_data.materialization.metadata["evaluation"].value
+    floor = report["champion"][metric] - platform.spec.policy.champion_tolerance
+    assert gate.metadata[f"{metric} vs champion.threshold"].value == pytest.approx(floor)
+    assert gate.metadata[f"{metric} vs champion"].value < floor
     assert _champion(platform) == champion
     assert "registry_entry" not in materialized(result)
 
