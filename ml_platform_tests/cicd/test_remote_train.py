@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ml_platform.cli import EXIT_INFRASTRUCTURE, EXIT_PASSED, EXIT_USAGE, main
+from ml_platform.cli import ExitCode, main
 from ml_platform.demo import write_demo_data
 from ml_platform.settings import PROJECT_ROOT, PlatformPaths, ensure_dagster_home
 
@@ -46,7 +46,7 @@ def _free_port() -> int:
 @pytest.fixture
 def deployment(home, tmp_path):
     """``dagster dev`` on this test's platform home, in its own process group; its URL once loaded."""
-    from ml_platform.runner import ensure_mlflow_store
+    from ml_platform.settings import ensure_mlflow_store
 
     paths = PlatformPaths(home)
     ensure_dagster_home(paths)
@@ -111,7 +111,7 @@ def _stage(capsys, *argv: str) -> tuple[int, dict]:
 def test_train_launches_the_run_on_the_deployment_and_reads_its_gates(deployment, home, capsys, tmp_path):
     write_demo_data("iris", seed=0)
     code, report = _stage(capsys, "train", "iris", "--dagster-url", deployment, "--evidence", str(tmp_path / "ev"))
-    assert code == EXIT_PASSED, report
+    assert code == ExitCode.PASSED, report
     assert report["outputs"]["dagster_status"] == "SUCCESS"
     assert report["outputs"]["version"] == "1" and report["outputs"]["promoted"] is True
     checks = {gate["check"]: gate for gate in report["gates"]}
@@ -119,11 +119,11 @@ def test_train_launches_the_run_on_the_deployment_and_reads_its_gates(deployment
     assert "iris version 1  aliases: champion" in (tmp_path / "ev" / "model-card.md").read_text()
 
     code, report = _stage(capsys, "promote", "iris", "--to", "staging")
-    assert code == EXIT_PASSED and report["outputs"]["version"] == "1"
+    assert code == ExitCode.PASSED and report["outputs"]["version"] == "1"
 
 
 def test_an_unreachable_deployment_is_an_infrastructure_error_and_a_bad_url_a_usage_error(home, capsys):
     code, report = _stage(capsys, "train", "iris", "--dagster-url", "http://127.0.0.1:9")
-    assert code == EXIT_INFRASTRUCTURE and "unreachable" in report["message"]
+    assert code == ExitCode.INFRASTRUCTURE and "unreachable" in report["message"]
     code, report = _stage(capsys, "train", "iris", "--dagster-url", "ftp://dagster")
-    assert code == EXIT_USAGE and "is not an http(s) URL" in report["message"]
+    assert code == ExitCode.USAGE and "is not an http(s) URL" in report["message"]

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from ml_platform.cli import EXIT_GATE_FAILED, EXIT_INFRASTRUCTURE, EXIT_PASSED, EXIT_USAGE, main
+from ml_platform.cli import ExitCode, main
 from ml_platform.demo import write_demo_data
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +48,7 @@ def test_check_data_passes_on_complete_data_and_fails_with_evidence_on_a_partial
     write_demo_data("conversion", rows=3000, seed=1)
     evidence = tmp_path / "evidence"
     code, report = stage(capsys, "check-data", "conversion", "--evidence", str(evidence))
-    assert code == EXIT_PASSED and report["status"] == "passed"
+    assert code == ExitCode.PASSED and report["status"] == "passed"
     assert failed_gates(report) == [] and len(report["gates"]) >= 6
     assert len(report["outputs"]["snapshot_id"]) == 64
     assert "| rule | observed | required | passed |" in (evidence / "check-data-gates.md").read_text()
@@ -58,16 +58,16 @@ def test_check_data_passes_on_complete_data_and_fails_with_evidence_on_a_partial
         old.unlink()
     generate(3000, seed=2, regions=("us-east",), days=2).to_csv(landing / "partial.csv", index=False)
     code, report = stage(capsys, "check-data", "conversion", "--evidence", str(evidence))
-    assert code == EXIT_GATE_FAILED and report["status"] == "gate_failed"
+    assert code == ExitCode.GATE_FAILED and report["status"] == "gate_failed"
     assert "has_every_segment" in failed_gates(report)
     gate = next(g for g in report["gates"] if g["check"] == "has_every_segment")
     assert "eu-west" in gate["description"] and "**NO**" in gate["table"]
-    assert json.loads((evidence / "check-data.json").read_text())["exit_code"] == EXIT_GATE_FAILED
+    assert json.loads((evidence / "check-data.json").read_text())["exit_code"] == ExitCode.GATE_FAILED
 
 
 def test_check_data_without_landing_files_is_a_gate_failure_naming_the_folder(home, capsys):
     code, report = stage(capsys, "check-data", "iris")
-    assert code == EXIT_GATE_FAILED
+    assert code == ExitCode.GATE_FAILED
     assert any("no landing files in" in failure for failure in report["failures"])
 
 
@@ -76,14 +76,14 @@ def test_decide_train_and_promote_through_a_real_run(home, capsys, tmp_path):
     evidence = tmp_path / "evidence"
 
     code, decision = stage(capsys, "decide", "iris")
-    assert code == EXIT_PASSED and decision["outputs"]["retrain"] is True
+    assert code == ExitCode.PASSED and decision["outputs"]["retrain"] is True
     assert decision["outputs"]["reasons"] == ["there is no champion yet"]
 
     code, report = stage(capsys, "promote", "iris", "--to", "staging")
-    assert code == EXIT_GATE_FAILED and "nothing has passed every gate yet" in report["message"]
+    assert code == ExitCode.GATE_FAILED and "nothing has passed every gate yet" in report["message"]
 
     code, report = stage(capsys, "train", "iris", "--evidence", str(evidence))
-    assert code == EXIT_PASSED, report
+    assert code == ExitCode.PASSED, report
     assert report["outputs"]["version"] == "1" and report["outputs"]["promoted"] is True
     assert {"meets_absolute_minimums", "beats_trivial_baseline"} <= {g["check"] for g in report["gates"]}
     card = (evidence / "model-card.md").read_text()
@@ -91,28 +91,28 @@ def test_decide_train_and_promote_through_a_real_run(home, capsys, tmp_path):
     assert "meets_absolute_minimums" in (evidence / "train-gates.md").read_text()
 
     code, decision = stage(capsys, "decide", "iris")
-    assert code == EXIT_PASSED and decision["outputs"]["retrain"] is False
+    assert code == ExitCode.PASSED and decision["outputs"]["retrain"] is False
     assert decision["outputs"]["champion_snapshot_id"] == decision["outputs"]["snapshot_id"]
     code, decision = stage(capsys, "decide", "iris", "--force-retrain")
-    assert code == EXIT_PASSED and decision["outputs"]["retrain"] is True
+    assert code == ExitCode.PASSED and decision["outputs"]["retrain"] is True
     assert decision["outputs"]["reasons"] == ["forced (force_retrain)"]
 
     code, report = stage(capsys, "promote", "iris", "--to", "production")
-    assert code == EXIT_GATE_FAILED and "promote to staging first" in report["message"]
+    assert code == ExitCode.GATE_FAILED and "promote to staging first" in report["message"]
     code, report = stage(capsys, "promote", "iris", "--to", "staging", "--version", "7")
-    assert code == EXIT_GATE_FAILED and "does not hold the 'champion' alias" in report["message"]
+    assert code == ExitCode.GATE_FAILED and "does not hold the 'champion' alias" in report["message"]
     code, report = stage(capsys, "promote", "iris", "--to", "staging")
-    assert code == EXIT_PASSED and report["outputs"]["model_uri"] == "models:/iris@staging"
+    assert code == ExitCode.PASSED and report["outputs"]["model_uri"] == "models:/iris@staging"
     assert all(gate["passed"] for gate in report["gates"]) and len(report["gates"]) >= 8
     code, report = stage(capsys, "promote", "iris", "--to", "production", "--evidence", str(evidence))
-    assert code == EXIT_PASSED and report["outputs"]["version"] == "1"
+    assert code == ExitCode.PASSED and report["outputs"]["version"] == "1"
     assert json.loads((evidence / "promote-production.json").read_text())["outputs"]["alias"] == "production"
     code, report = stage(capsys, "promote", "iris", "--to", "production")
-    assert code == EXIT_PASSED and report["outputs"]["note"].startswith("no-op")
+    assert code == ExitCode.PASSED and report["outputs"]["note"].startswith("no-op")
 
     write_demo_data("iris", rows=150, seed=1)  # a second landing file: the data moved on
     code, decision = stage(capsys, "decide", "iris")
-    assert code == EXIT_PASSED and decision["outputs"]["retrain"] is True
+    assert code == ExitCode.PASSED and decision["outputs"]["retrain"] is True
     assert decision["outputs"]["reasons"][0].startswith("new data: snapshot")
     assert decision["outputs"]["drift"]["evaluated"] is True  # against the champion's snapshot, on this machine
 
@@ -127,11 +127,11 @@ def test_train_stops_at_a_model_gate_and_nothing_can_be_promoted(home, capsys):
     frame.to_csv(landing / "shuffled.csv", index=False)
 
     code, report = stage(capsys, "train", "iris")
-    assert code == EXIT_GATE_FAILED and report["status"] == "gate_failed"
+    assert code == ExitCode.GATE_FAILED and report["status"] == "gate_failed"
     assert "meets_absolute_minimums" in failed_gates(report)
     assert "version" not in report["outputs"]
     code, _ = stage(capsys, "promote", "iris", "--to", "staging")
-    assert code == EXIT_GATE_FAILED
+    assert code == ExitCode.GATE_FAILED
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_usage_and_configuration_errors_exit_2_from_a_real_process(home, argv):
     run = subprocess.run(
         [sys.executable, "-m", "ml_platform.cli", *argv, "--json"], capture_output=True, text=True, timeout=300
     )
-    assert run.returncode == EXIT_USAGE, run.stdout + run.stderr
+    assert run.returncode == ExitCode.USAGE, run.stdout + run.stderr
     if "--to" in argv and "qa" not in argv:
         assert json.loads(run.stdout)["status"] == "usage_error"
 
@@ -161,5 +161,5 @@ def test_an_unreachable_tracking_server_is_an_infrastructure_error_for_every_sta
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     for argv in (["check-data", "iris"], ["decide", "iris"], ["train", "iris"], ["promote", "iris", "--to", "staging"]):
         code, report = stage(capsys, *argv)
-        assert code == EXIT_INFRASTRUCTURE, report
+        assert code == ExitCode.INFRASTRUCTURE, report
         assert report["status"] == "infrastructure_error" and "worth a retry" in report["message"]

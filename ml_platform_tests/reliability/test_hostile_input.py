@@ -513,7 +513,7 @@ def test_any_snapshot_id_is_refused_or_stays_under_the_root(tmp_path_factory, sn
 
 def test_the_cli_refuses_an_escaping_model_name_and_writes_nothing(tmp_path, monkeypatch, capsys):
     """Exit 2 (usage), a message naming the rule, and no file anywhere under the platform home."""
-    from ml_platform.cli import EXIT_USAGE, main
+    from ml_platform.cli import ExitCode, main
 
     home = tmp_path / "home"
     monkeypatch.setenv("ML_PLATFORM_HOME", str(home))
@@ -527,7 +527,7 @@ def test_the_cli_refuses_an_escaping_model_name_and_writes_nothing(tmp_path, mon
         ["explain", "../iris"],
         ["history", "../iris"],
     ):
-        assert main(argv) == EXIT_USAGE, argv
+        assert main(argv) == ExitCode.USAGE, argv
         err = capsys.readouterr().err
         assert "is not allowed" in err or "no model named" in err, (argv, err)
     assert not (tmp_path / "escaped").exists() and not Path("/tmp/escaped").exists()

@@ -203,7 +203,7 @@ def _closed_port() -> int:
 def test_an_unreachable_store_is_reported_without_its_password(tmp_path, monkeypatch, capsys):
     """Exit 3 from the CLI and from a CI stage command, and neither the terminal nor the evidence file
     holds the password that MLflow's own message carries."""
-    from ml_platform.cli import EXIT_INFRASTRUCTURE, main
+    from ml_platform.cli import ExitCode, main
 
     monkeypatch.setenv("ML_PLATFORM_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
@@ -211,8 +211,8 @@ def test_an_unreachable_store_is_reported_without_its_password(tmp_path, monkeyp
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)  # mlflow.set_registry_uri exports it for the process
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    assert main(["explain", "iris"]) == EXIT_INFRASTRUCTURE
-    assert main(["decide", "iris", "--json", "--evidence", str(tmp_path / "evidence")]) == EXIT_INFRASTRUCTURE
+    assert main(["explain", "iris"]) == ExitCode.INFRASTRUCTURE
+    assert main(["decide", "iris", "--json", "--evidence", str(tmp_path / "evidence")]) == ExitCode.INFRASTRUCTURE
     out, err = capsys.readouterr()
     assert "viewer:***@127.0.0.1" in out + err  # the message still says where it failed
     assert SENTINEL not in out + err

@@ -1,4 +1,4 @@
-"""Groups of ``ml-platform`` sub-commands beyond the core ones, each registered by its own module.
+"""The groups of ``ml-platform`` sub-commands, each registered by its own module.
 
 Each module here exposes ``register(commands)`` and imports nothing heavy at module level, so that
 ``ml-platform --help`` stays instant.
@@ -6,9 +6,9 @@ Each module here exposes ``register(commands)`` and imports nothing heavy at mod
 
 from importlib import import_module
 
-GROUPS = ("ml_platform.cli.commands.decisions", "ml_platform.cli.commands.stages")
+GROUPS = ("lifecycle", "tools", "decisions", "stages")
 
 
 def register_all(commands) -> None:
     for name in GROUPS:
-        import_module(name).register(commands)
+        import_module(f"{__name__}.{name}").register(commands)

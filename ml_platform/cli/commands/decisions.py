@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-EXIT_PASSED, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+from ml_platform.cli.exit_codes import ExitCode
 
 
 def register(commands) -> None:
@@ -45,7 +45,7 @@ def _context(model: str):
 
     spec = get_spec(model)
     paths = PlatformPaths.from_environment()
-    return spec, paths, Store(paths.tracking_uri, paths.registry_uri, paths.artifact_root)
+    return spec, paths, Store.from_paths(paths)
 
 
 def _actor(given: str | None) -> str:
@@ -68,39 +68,25 @@ def _record(paths, decision) -> None:
     print(f"recorded in the decision ledger as #{recorded.id} ({recorded.decision})")
 
 
-def _move_alias(mover, *args, **kwargs):
-    """Move ``champion`` with ``approve`` or ``rollback``; an exit code when the registry refuses."""
-    from ml_platform.errors import PromotionBlocked
-
-    try:
-        move = mover(*args, **kwargs)
-    except PromotionBlocked as error:
-        print(f"ml-platform: {error}", file=sys.stderr)
-        return EXIT_REFUSED
-    except LookupError as error:
-        print(f"ml-platform: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    print(move.note)
-    return move
-
-
 def _approve(args) -> int:
-    from ml_platform.runner import explain
+    from ml_platform.cli.explain import explain
+    from ml_platform.errors import is_transient
     from ml_platform.stores.ledger import Decision
     from ml_platform.stores.registry import approve
 
     spec, paths, store = _context(args.model)
     try:
         evidence = explain(spec.name, args.version, paths)
-    except Exception as error:  # MLflow's own "no such version" error
+    except Exception as error:  # MLflow's own "no such version" error; a store that did not answer is not usage
+        if is_transient(error):
+            raise
         print(f"ml-platform: approve {spec.name!r} v{args.version}: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     print(evidence)
     print()
     actor = _actor(args.by)
-    move = _move_alias(approve, store, spec.name, args.version, actor, args.note)
-    if isinstance(move, int):
-        return move
+    move = approve(store, spec.name, args.version, actor, args.note)  # PromotionBlocked exits 1 (main)
+    print(move.note)
     reason = f"approved by {actor}" + (f": {args.note}" if args.note else "") + f"; {move.note}"
     _record(
         paths,
@@ -115,7 +101,7 @@ def _approve(args) -> int:
             actor=actor,
         ),
     )
-    return EXIT_PASSED
+    return ExitCode.PASSED
 
 
 def _rollback(args) -> int:
@@ -124,9 +110,8 @@ def _rollback(args) -> int:
 
     spec, paths, store = _context(args.model)
     actor = _actor(args.by)
-    move = _move_alias(rollback, store, spec.name, actor, args.reason, to=args.to)
-    if isinstance(move, int):
-        return move
+    move = rollback(store, spec.name, actor, args.reason, to=args.to)  # PromotionBlocked exits 1, LookupError 2
+    print(move.note)
     _record(
         paths,
         Decision(
@@ -140,7 +125,7 @@ def _rollback(args) -> int:
             actor=actor,
         ),
     )
-    return EXIT_PASSED
+    return ExitCode.PASSED
 
 
 def _history(args) -> int:
@@ -154,6 +139,6 @@ def _history(args) -> int:
     print(f"{spec.name}: champion now {'v' + champion.version if champion else 'none'} (ledger {ledger.path})")
     if not records:
         print("  no " + ("decisions" if args.all else "champion changes") + " recorded yet")
-        return EXIT_PASSED
+        return ExitCode.PASSED
     print(format_history(records))
-    return EXIT_PASSED
+    return ExitCode.PASSED

@@ -8,10 +8,10 @@
     ci-workflow <model>            the team workflow template rendered for a model
 
 Each stage runs the platform's own Dagster assets and checks (or reads the registry's evidence); none
-re-implements a gate. Each exits with one meaning: 0 passed, 1 a gate failed (the evidence is printed),
-2 usage or configuration error, 3 infrastructure error worth a retry. ``--json`` prints one JSON
-object on stdout, for a workflow's job outputs; ``--evidence DIR`` writes the gate table (and, after
-training, the model card) there, for an artifact upload.
+re-implements a gate. Each exits with one meaning (ml_platform/cli/exit_codes.py): 0 passed, 1 a gate
+failed (the evidence is printed), 2 usage or configuration error, 3 infrastructure error worth a retry.
+``--json`` prints one JSON object on stdout, for a workflow's job outputs; ``--evidence DIR`` writes the
+gate table (and, after training, the model card) there, for an artifact upload.
 
 Nothing heavy is imported at module level: ``ml-platform --help`` must stay instant.
 """
@@ -20,45 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ml_platform.cli import EXIT_GATE_FAILED, EXIT_INFRASTRUCTURE, EXIT_PASSED, EXIT_USAGE
-from ml_platform.keys import ModelKeys
+from ml_platform.cli.exit_codes import ExitCode
+from ml_platform.cli.report import StageReport, run_command
+from ml_platform.keys import CHAMPION, DATA_ASSETS, PRODUCTION, REGISTRY_TAG, STAGING, ModelKeys
 
-STATUS = {
-    EXIT_PASSED: "passed",
-    EXIT_GATE_FAILED: "gate_failed",
-    EXIT_USAGE: "usage_error",
-    EXIT_INFRASTRUCTURE: "infrastructure_error",
-}
-
-STAGING, PRODUCTION = "staging", "production"
-DATA_ASSETS = ("dataset_snapshot", "validated_features")
-REPORTED_METADATA = ("snapshot_id", "features_id", "mlflow_run_id", "version", "promoted", "note")
 WORKFLOW_TEMPLATE = ".github/workflow-templates/ml-model.yml"
-
-
-@dataclass
-class StageReport:
-    """What one stage found: the verdict, the gates it judged, and the facts a later job needs."""
-
-    stage: str
-    model: str
-    exit_code: int = EXIT_PASSED
-    message: str = ""
-    gates: list[dict[str, Any]] = field(default_factory=list)
-    outputs: dict[str, Any] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        return STATUS[self.exit_code]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, **asdict(self)}
 
 
 def register(commands) -> None:
@@ -128,12 +97,12 @@ def _ci_workflow(args: argparse.Namespace) -> int:
     rendered = render_workflow(get_spec(args.model).name, args.demo_rows)
     if not args.write:
         print(rendered, end="")
-        return EXIT_PASSED
+        return ExitCode.PASSED
     target = PROJECT_ROOT / ".github" / "workflows" / f"model-{args.model}.yml"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(rendered)
     print(f"wrote {target}")
-    return EXIT_PASSED
+    return ExitCode.PASSED
 
 
 def _check_data(args: argparse.Namespace) -> int:
@@ -149,72 +118,22 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    return _stage(f"promote-{args.target}", args, _move_alias)
+    return _stage(f"promote-{args.target}", args, _move_staging_or_production)
 
 
 def _stage(stage: str, args: argparse.Namespace, body) -> int:
-    """Run one stage body and turn whatever happened into one exit code and one report."""
-    report = StageReport(stage, args.model)
-    try:
+    """Run one stage body on the model's spec; ``run_command`` gives the exit code and prints the report."""
+
+    def on_spec(report: StageReport) -> None:
         from ml_platform.models import get_spec
 
-        spec = get_spec(args.model)
-        body(spec, args, report)
-    except Exception as error:  # every outcome, crashes included, becomes a report with one exit code
-        report.exit_code, report.message = _classify(error)
-    _emit(report, args)
-    return report.exit_code
+        body(get_spec(args.model), args, report)
 
-
-def _classify(error: Exception) -> tuple[int, str]:
-    """Which exit code an exception means: evidence (1), configuration (2) or infrastructure (3)."""
-    from ml_platform.errors import ContractViolation, PromotionBlocked, is_transient
-    from ml_platform.settings import redact_secrets
-
-    text = redact_secrets(f"{type(error).__name__}: {error}")  # clients echo URLs with their passwords
-    if isinstance(error, (ContractViolation, PromotionBlocked)):
-        return EXIT_GATE_FAILED, str(error)
-    if is_transient(error):
-        return EXIT_INFRASTRUCTURE, f"infrastructure error, worth a retry: {text}"
-    if isinstance(error, (ValueError, ImportError, LookupError)):
-        return EXIT_USAGE, f"configuration error: {text}"
-    return EXIT_INFRASTRUCTURE, f"crashed (not a gate result; retry once, then report it): {text}"
-
-
-def _emit(report: StageReport, args: argparse.Namespace) -> None:
-    if args.evidence is not None:
-        args.evidence.mkdir(parents=True, exist_ok=True)
-        (args.evidence / f"{report.stage}.json").write_text(json.dumps(report.as_dict(), indent=2, default=str))
-        if report.gates:
-            (args.evidence / f"{report.stage}-gates.md").write_text(_gate_tables(report))
-    if args.json:
-        print(json.dumps(report.as_dict(), default=str, separators=(",", ":")))
-        return
-    print(f"== {report.stage} {report.model}: {report.status.upper()}")
-    for gate in report.gates:
-        print(f"  [{'pass' if gate['passed'] else 'FAIL'}] {gate['asset']}:{gate['check']}")
-        if not gate["passed"]:
-            for line in gate["description"].splitlines()[1:]:
-                print(f"         {line.strip()}")
-    for failure in report.failures:
-        print(f"  [stop] {failure}")
-    for name, value in report.outputs.items():
-        print(f"  {name}: {value}")
-    if report.message:
-        print(f"  {report.message}", file=sys.stderr if report.exit_code else sys.stdout)
-
-
-def _gate_tables(report: StageReport) -> str:
-    lines = [f"# {report.stage} {report.model}: {report.status}\n"]
-    for gate in report.gates:
-        lines.append(f"## {gate['asset']}:{gate['check']} — {'passed' if gate['passed'] else 'FAILED'}\n")
-        lines.append((gate.get("table") or gate["description"]) + "\n")
-    return "\n".join(lines)
+    return run_command(stage, args.model, on_spec, as_json=args.json, evidence=args.evidence)
 
 
 def _paths():
-    from ml_platform.runner import ensure_mlflow_store
-    from ml_platform.settings import PlatformPaths, ensure_dagster_home
+    from ml_platform.settings import PlatformPaths, ensure_dagster_home, ensure_mlflow_store
 
     paths = PlatformPaths.from_environment()
     ensure_dagster_home(paths)
@@ -225,204 +144,30 @@ def _paths():
 def _store(paths):
     from ml_platform.stores.registry import Store
 
-    return Store(paths.tracking_uri, paths.registry_uri, paths.artifact_root)
-
-
-def _execute(spec, job_name: str, assets: tuple[str, ...] | None, report: StageReport) -> None:
-    """Run the model's job (or a job over some of its assets) in process on the configured instance."""
-    import dagster as dg
-
-    from ml_platform.definitions import build_definitions
-    from ml_platform.runner import CONSOLE_INFO
-
-    paths = _paths()
-    defs = build_definitions(paths)
-    if assets is not None:
-        keys = [dg.AssetKey([spec.name, name]) for name in assets]
-        selection = dg.AssetSelection.assets(*keys) | dg.AssetSelection.checks_for_assets(*keys)
-        defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[dg.define_asset_job(job_name, selection=selection)]))
-    job = defs.resolve_job_def(job_name)
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=CONSOLE_INFO)
-    report.outputs["dagster_run_id"] = result.run_id
-    evidence_failure = False
-    for evaluation in result.get_asset_check_evaluations():
-        table = evaluation.metadata.get("gate")
-        report.gates.append(
-            {
-                "asset": evaluation.asset_key.to_user_string(),
-                "check": evaluation.check_name,
-                "passed": evaluation.passed,
-                "description": evaluation.description or "",
-                "table": table.value if table is not None else "",
-            }
-        )
-    for event in result.get_step_failure_events():
-        data = event.step_failure_data
-        user = data.user_failure_data
-        if user is not None and user.metadata and "contract" in user.metadata:
-            evidence_failure = True
-        message = user.description if user and user.description else data.error.message if data.error else "failed"
-        if "blocking asset check" not in message:
-            report.failures.append(f"{event.step_key}: {message.strip()}")
-    for materialization in result.get_asset_materialization_events():
-        metadata = materialization.step_materialization_data.materialization.metadata
-        for name in REPORTED_METADATA:
-            if name in metadata:
-                report.outputs[name] = metadata[name].value
-    _judge(report, result.success, evidence_failure)
-
-
-def _judge(report: StageReport, success: bool, evidence_failure: bool) -> None:
-    """A run's exit code: passed, stopped by a gate (or refused evidence), or failed otherwise."""
-    if success:
-        report.exit_code = EXIT_PASSED
-    elif evidence_failure or any(not gate["passed"] for gate in report.gates):
-        report.exit_code = EXIT_GATE_FAILED
-        report.message = "a gate stopped the run; the evidence is above"
-    else:
-        report.exit_code = EXIT_INFRASTRUCTURE
-        report.message = "the run failed without a gate result (infrastructure or a crash): retry it"
+    return Store.from_paths(paths)
 
 
 def _run_data_gates(spec, args: argparse.Namespace, report: StageReport) -> None:
-    _execute(spec, f"{spec.dagster_name}_data_gates", DATA_ASSETS, report)
+    from ml_platform.cli.execution import execute
+
+    report.absorb(execute(spec, f"{ModelKeys(spec.name).dagster_name}_data_gates", DATA_ASSETS))
 
 
 def _run_training(spec, args: argparse.Namespace, report: StageReport) -> None:
     if args.dagster_url:
-        _launch_remote(spec, args.dagster_url, args.timeout, report)
+        from ml_platform.cli.remote import execute_remote
+
+        report.absorb(execute_remote(spec, args.dagster_url, args.timeout))
     else:
-        _execute(spec, ModelKeys(spec.name).lifecycle_job, None, report)
-    if report.exit_code == EXIT_PASSED and args.evidence is not None and report.outputs.get("version"):
-        from ml_platform.runner import explain
+        from ml_platform.cli.execution import execute
+
+        report.absorb(execute(spec, ModelKeys(spec.name).lifecycle_job))
+    if report.exit_code == ExitCode.PASSED and args.evidence is not None and report.outputs.get("version"):
+        from ml_platform.cli.explain import explain
 
         card = explain(spec.name, str(report.outputs["version"]))
         args.evidence.mkdir(parents=True, exist_ok=True)
         (args.evidence / "model-card.md").write_text(f"# Model card: {spec.name}\n\n```\n{card}\n```\n")
-
-
-RUN_EVENTS_QUERY = """
-query RunEvents($runId: ID!, $cursor: String) {
-  logsForRun(runId: $runId, afterCursor: $cursor, limit: 1000) {
-    __typename
-    ... on EventConnection {
-      cursor
-      hasMore
-      events {
-        __typename
-        ... on AssetCheckEvaluationEvent {
-          evaluation {
-            checkName
-            success
-            description
-            assetKey { path }
-            metadataEntries { label ... on MarkdownMetadataEntry { mdStr } ... on TextMetadataEntry { text } }
-          }
-        }
-        ... on ExecutionStepFailureEvent {
-          stepKey
-          message
-          error { message }
-          failureMetadata { metadataEntries { label } }
-        }
-        ... on MaterializationEvent {
-          assetKey { path }
-          metadataEntries {
-            label
-            ... on TextMetadataEntry { text }
-            ... on IntMetadataEntry { intValue }
-            ... on BoolMetadataEntry { boolValue }
-          }
-        }
-      }
-    }
-    ... on PythonError { message }
-    ... on RunNotFoundError { message }
-  }
-}
-"""
-TERMINAL_STATUSES = ("SUCCESS", "FAILURE", "CANCELED")
-
-
-def _launch_remote(spec, url: str, timeout: float, report: StageReport) -> None:
-    """Launch ``<model>_lifecycle`` on a Dagster deployment and judge the run from its event log.
-
-    The deployment runs the graph where it runs everything (on Kubernetes: a pod with the spec's
-    compute); this process only submits, waits, and reads the gates back over GraphQL.
-    """
-    import time
-    from urllib.parse import urlparse
-
-    from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
-
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ValueError(f"--dagster-url {url!r} is not an http(s) URL of a Dagster webserver")
-    client = DagsterGraphQLClient(
-        parsed.hostname, port_number=parsed.port, use_https=parsed.scheme == "https", timeout=60
-    )
-    try:
-        run_id = client.submit_job_execution(ModelKeys(spec.name).lifecycle_job, tags={"ml_platform/trigger": "ci"})
-        report.outputs["dagster_run_id"] = run_id
-        deadline = time.monotonic() + timeout
-        status = client.get_run_status(run_id).value
-        while status not in TERMINAL_STATUSES:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"dagster run {run_id} is still {status} after {timeout:.0f} s")
-            time.sleep(3)
-            status = client.get_run_status(run_id).value
-    except DagsterGraphQLClientError as error:
-        if "connecting" in str(error).lower() or "connection" in str(error.__cause__ or "").lower():
-            raise ConnectionError(f"the Dagster webserver at {url} is unreachable: {error}") from error
-        raise ValueError(f"the Dagster deployment at {url} refused the run: {error}") from error
-    report.outputs["dagster_status"] = status
-    evidence_failure = _read_remote_events(f"{url.rstrip('/')}/graphql", run_id, report)
-    _judge(report, status == "SUCCESS", evidence_failure)
-
-
-def _read_remote_events(endpoint: str, run_id: str, report: StageReport) -> bool:
-    import requests
-
-    cursor, evidence_failure = None, False
-    while True:
-        response = requests.post(
-            endpoint, json={"query": RUN_EVENTS_QUERY, "variables": {"runId": run_id, "cursor": cursor}}, timeout=60
-        )
-        response.raise_for_status()
-        logs = response.json()["data"]["logsForRun"]
-        if logs["__typename"] != "EventConnection":
-            raise RuntimeError(f"dagster run {run_id}: its event log cannot be read: {logs.get('message')}")
-        for event in logs["events"]:
-            kind = event["__typename"]
-            if kind == "AssetCheckEvaluationEvent":
-                evaluation = event["evaluation"]
-                entries = {e["label"]: e.get("mdStr") or e.get("text") for e in evaluation["metadataEntries"]}
-                report.gates.append(
-                    {
-                        "asset": "/".join(evaluation["assetKey"]["path"]),
-                        "check": evaluation["checkName"],
-                        "passed": evaluation["success"],
-                        "description": evaluation["description"] or "",
-                        "table": entries.get("gate") or "",
-                    }
-                )
-            elif kind == "ExecutionStepFailureEvent":
-                labels = {e["label"] for e in (event["failureMetadata"] or {}).get("metadataEntries", [])}
-                evidence_failure = evidence_failure or "contract" in labels
-                message = (event["error"] or {}).get("message") or event["message"]
-                if "blocking asset check" not in message:
-                    report.failures.append(f"{event['stepKey']}: {message.strip()}")
-            elif kind == "MaterializationEvent":
-                for entry in event["metadataEntries"]:
-                    value = next(
-                        (entry[k] for k in ("text", "intValue", "boolValue") if entry.get(k) is not None), None
-                    )
-                    if entry["label"] in REPORTED_METADATA and value is not None:
-                        report.outputs[entry["label"]] = value
-        cursor = logs["cursor"]
-        if not logs["hasMore"]:
-            return evidence_failure
 
 
 def _decide_retraining(spec, args: argparse.Namespace, report: StageReport) -> None:
@@ -491,7 +236,7 @@ def _drift(spec, paths, champion_snapshot: str, batch) -> dict[str, Any]:
     return {"evaluated": True, "drifted": drift.drifted, "reason": drift.reason, "psi": drift.scores()}
 
 
-def _move_alias(spec, args: argparse.Namespace, report: StageReport) -> None:
+def _move_staging_or_production(spec, args: argparse.Namespace, report: StageReport) -> None:
     """Point ``staging`` (or ``production``) at a version whose evidence allows it.
 
     Staging takes the champion: a version registered only after every gate passed, and still the one
@@ -499,7 +244,7 @@ def _move_alias(spec, args: argparse.Namespace, report: StageReport) -> None:
     waited for staging. Either refuses a version whose recorded gates are not all "passed".
     """
     from ml_platform.errors import PromotionBlocked
-    from ml_platform.stores.registry import CHAMPION, TAG, current_champion
+    from ml_platform.stores.registry import current_champion
 
     store = _store(_paths())
     client = store.client()
@@ -517,7 +262,7 @@ def _move_alias(spec, args: argparse.Namespace, report: StageReport) -> None:
             f"(version {holder or 'none'} does); only the {source_alias} may move to {args.target}"
         )
     details = client.get_model_version(spec.name, version)
-    gates = json.loads(details.tags.get(f"{TAG}gates", "{}"))
+    gates = json.loads(details.tags.get(f"{REGISTRY_TAG}gates", "{}"))
     unpassed = sorted(name for name, verdict in gates.items() if verdict != "passed")
     if not gates or unpassed:
         raise PromotionBlocked(
@@ -536,8 +281,8 @@ def _move_alias(spec, args: argparse.Namespace, report: StageReport) -> None:
     if previous is not None:
         client.set_registered_model_alias(spec.name, f"previous-{args.target}", previous)
     client.set_registered_model_alias(spec.name, args.target, version)
-    client.set_model_version_tag(spec.name, version, f"{TAG}{args.target}_at", now)
-    client.set_model_version_tag(spec.name, version, f"{TAG}previous_{args.target}", previous or "none")
+    client.set_model_version_tag(spec.name, version, f"{REGISTRY_TAG}{args.target}_at", now)
+    client.set_model_version_tag(spec.name, version, f"{REGISTRY_TAG}previous_{args.target}", previous or "none")
     champion = current_champion(store, spec.name)
     report.gates = [
         {"asset": f"{spec.name}/{name.partition(':')[0]}", "check": name.partition(":")[2], "passed": True,
