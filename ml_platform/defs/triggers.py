@@ -20,6 +20,10 @@ goes to the decision ledger and shows as an observation of ``<model>/decisions``
 No trigger requests a run while one of the model's runs is in progress, or within the spec's
 cool-down after the last ``retrain`` decision of any trigger (read from the ledger, so sensors and
 schedule share it).
+
+This module is the Dagster side: what each trigger reads, its cursor, its ledger record and its run
+request. The verdicts -- retrain, no-op, no decision, and the cool-down -- come from
+``ml_platform.rules.retraining``, the rules the ``decide`` stage command applies too.
 """
 
 from __future__ import annotations
@@ -34,14 +38,22 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_platform.defs.monitoring import DECISION_TAG, TRIGGER_TAG, record
+from ml_platform.defs.monitoring import record
 from ml_platform.defs.resources import MlflowStore, PlatformHome
-from ml_platform.keys import ModelKeys
+from ml_platform.keys import DECISION_TAG, MODEL_TAG, REGISTRY_TAG, RUN_TAG, TRIGGER_TAG, ModelKeys
+from ml_platform.rules.retraining import (
+    ChampionFacts,
+    Observed,
+    RetrainingDecision,
+    champion_age,
+    cool_down_until,
+    decide_retraining,
+    measure_monitored_drift,
+)
 from ml_platform.rules.spec import ModelSpec
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import Decision, Ledger
 
-TAG = "ml_platform/"
 FIGURE_SAMPLE_ROWS = 5_000  # rows of each side drawn in the drift histograms: enough for a shape, cheap to draw
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
@@ -60,6 +72,10 @@ class Watched:
     promoted_at: str | None
     new_files: tuple[Path, ...]
 
+    @property
+    def champion(self) -> ChampionFacts:
+        return ChampionFacts(self.champion_version, self.snapshot_id, self.promoted_at)
+
     @staticmethod
     def fingerprint(path: Path) -> str:
         stat = path.stat()
@@ -69,14 +85,12 @@ class Watched:
 def watch(spec: ModelSpec, paths: PlatformPaths, store) -> Watched | str:
     """The champion and the landing files that are not in its training snapshot, or why there is nothing to watch."""
     from ml_platform.stores.registry import current_champion
-    from ml_platform.stores.snapshot import file_sha256, list_landing_files, read_manifest
+    from ml_platform.stores.snapshot import SNAPSHOT_ID_PATTERN, file_sha256, list_landing_files, read_manifest
 
     champion = current_champion(store, spec.name)
     if champion is None:
         return f"{spec.name!r} has no champion yet: there is no reference to judge new data against"
-    from ml_platform.stores.snapshot import SNAPSHOT_ID_PATTERN
-
-    snapshot_id = champion.tags.get("ml_platform.snapshot_id", "")
+    snapshot_id = champion.tags.get(f"{REGISTRY_TAG}snapshot_id", "")
     if not SNAPSHOT_ID_PATTERN.fullmatch(snapshot_id):  # a tag is registry data, not a path to follow
         return f"the champion v{champion.version}'s snapshot tag {snapshot_id[:80]!r} is not a snapshot id"
     snapshot_path = paths.snapshots(spec.name) / snapshot_id
@@ -91,7 +105,8 @@ def watch(spec: ModelSpec, paths: PlatformPaths, store) -> Watched | str:
         known = sources.get((path.name, path.stat().st_size))
         if known is None or _sha256(Watched.fingerprint(path), str(path), file_sha256) != known:
             new.append(path)
-    return Watched(champion.version, snapshot_id, champion.tags.get("ml_platform.promoted_at"), tuple(new))
+    promoted_at = champion.tags.get(f"{REGISTRY_TAG}promoted_at")
+    return Watched(champion.version, snapshot_id, promoted_at, tuple(new))
 
 
 _hashes: dict[str, str] = {}
@@ -168,14 +183,13 @@ def hold_back(spec: ModelSpec, paths: PlatformPaths, instance: dg.DagsterInstanc
     if instance.get_runs(filters=dg.RunsFilter(job_name=job, statuses=IN_PROGRESS), limit=1):
         return f"a run of {job} is in progress: its gates decide first"
     last = Ledger.for_home(paths.home).latest(spec.name, ["retrain"])
-    if last is not None and spec.monitoring.cooldown.total_seconds() > 0:
-        until = datetime.fromisoformat(last.recorded_at) + spec.monitoring.cooldown
-        if now < until:
-            return (
-                f"cool-down: the last retrain decision ({last.trigger}, ledger #{last.id}) was at {last.recorded_at}; "
-                f"no new request before {until.isoformat(timespec='seconds')}"
-            )
-    return None
+    until = cool_down_until(spec, last.recorded_at if last else None, now)
+    if last is None or until is None:
+        return None
+    return (
+        f"cool-down: the last retrain decision ({last.trigger}, ledger #{last.id}) was at {last.recorded_at}; "
+        f"no new request before {until.isoformat(timespec='seconds')}"
+    )
 
 
 def run_request(spec: ModelSpec, decision: Decision, key_parts: Sequence[str], tags: dict[str, str]) -> dg.RunRequest:
@@ -187,11 +201,24 @@ def run_request(spec: ModelSpec, decision: Decision, key_parts: Sequence[str], t
         tags={
             TRIGGER_TAG: decision.trigger,
             DECISION_TAG: str(decision.id),
-            f"{TAG}model": spec.name,
-            f"{TAG}reason": decision.reason[:500],
+            MODEL_TAG: spec.name,
+            f"{RUN_TAG}reason": decision.reason[:500],
             **tags,
         },
     )
+
+
+def record_decision(
+    paths: PlatformPaths,
+    spec: ModelSpec,
+    trigger: str,
+    decided: RetrainingDecision,
+    scores: dict,
+    evidence: dict,
+    figures: dict[str, str] | None = None,
+) -> tuple[Decision, dg.AssetObservation]:
+    """Append a trigger's verdict to the ledger; return the record and its observation of ``<model>/decisions``."""
+    return record(paths, Decision(spec.name, decided.action, trigger, decided.reason, scores, evidence), figures)
 
 
 def _cursor(text: str | None) -> dict:
@@ -206,8 +233,6 @@ def judge_drift(
     spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick of the drift sensor (see the module docstring)."""
-    from ml_platform.rules.drift import measure_drift
-
     state = _cursor(cursor)
     judged, pending = set(state.get("judged", [])), set(state.get("pending", []))
     watched = watch(spec, paths, store)
@@ -229,7 +254,16 @@ def judge_drift(
     reason = hold_back(spec, paths, instance, _now())
     if reason:
         return dg.SkipReason(reason)
+    return _judge_batches(spec, paths, watched, judged, unjudged)
 
+
+def _judge_batches(
+    spec: ModelSpec, paths: PlatformPaths, watched: Watched, judged: set[str], unjudged: dict[str, Path]
+) -> dg.SensorResult:
+    """Measure the drift of the unjudged batches together, decide, record, and request a run on ``retrain``.
+
+    A batch too small to decide stays pending in the cursor, to be judged with the rows that follow.
+    """
     files = [unjudged[fp] for fp in sorted(unjudged)]
     names = [batch_name(paths, spec, p) for p in files]
     evidence = {
@@ -237,31 +271,19 @@ def judge_drift(
         "champion_version": watched.champion_version,
         "reference_snapshot_id": watched.snapshot_id,
     }
+    done = json.dumps({"judged": sorted(judged | set(unjudged)), "pending": []})
     try:
         reference, reference_sample = reference_for(
             str(paths.snapshots(spec.name)), watched.snapshot_id, tuple(spec.monitored_features)
         )
         batch = read_batch(files)
-        report = measure_drift(
-            reference,
-            batch,
-            spec.monitored_features,
-            thresholds=spec.monitoring.feature_thresholds,
-            default_threshold=spec.monitoring.psi_threshold,
-            min_batch_rows=spec.monitoring.min_batch_rows,
-            drift_share=spec.monitoring.drift_share,
-        )
+        report = measure_monitored_drift(spec, reference, batch)
     except ValueError as error:  # an unreadable batch, a missing or empty monitored column
-        decision, event = record(
-            paths,
-            Decision(spec.name, "no-decision", "drift", f"the batch {names} cannot be judged: {error}", {}, evidence),
-        )
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(decision.reason),
-            asset_events=[event],
-            cursor=json.dumps({"judged": sorted(judged | set(unjudged)), "pending": []}),
-        )
+        unread = Observed(watched.champion, problem=f"the batch {names} cannot be judged: {error}")
+        decision, event = record_decision(paths, spec, "drift", decide_retraining(spec, unread), {}, evidence)
+        return dg.SensorResult(skip_reason=dg.SkipReason(decision.reason), asset_events=[event], cursor=done)
 
+    decided = decide_retraining(spec, Observed(watched.champion, drift=report))
     scores = {
         "psi": report.scores(),
         "drifted": list(report.drifted_features),
@@ -270,51 +292,39 @@ def judge_drift(
         "required_drifted": report.required_drifted,
     }
     evidence["table"] = report.table()
+    title = f"{spec.name}: {', '.join(names)[:80]} vs v{watched.champion_version}'s snapshot"
+    figures = drift_figures(reference_sample, batch, report, title)
+    decision, event = record_decision(paths, spec, "drift", decided, scores, evidence, figures)
     summary = ", ".join(f"{feature}={psi:.3f}" for feature, psi in report.scores().items())
-    figures = drift_figures(
-        reference_sample,
-        batch,
-        report,
-        f"{spec.name}: {', '.join(names)[:80]} vs v{watched.champion_version}'s snapshot",
-    )
-    if not report.decided:
-        decision, event = record(
-            paths, Decision(spec.name, "no-decision", "drift", report.reason, scores, evidence), figures
-        )
+    if decided.action == "no-decision":
         return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"{report.reason} PSI: {summary}"),
+            skip_reason=dg.SkipReason(f"{decided.reason} PSI: {summary}"),
             asset_events=[event],
             cursor=json.dumps({"judged": sorted(judged), "pending": sorted(unjudged)}),
         )
-    cursor_after = json.dumps({"judged": sorted(judged | set(unjudged)), "pending": []})
-    if not report.drifted:
-        decision, event = record(paths, Decision(spec.name, "no-op", "drift", report.reason, scores, evidence), figures)
+    if not decided.retrain:
         return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"no-op: {report.reason}. PSI: {summary}"),
-            asset_events=[event],
-            cursor=cursor_after,
+            skip_reason=dg.SkipReason(f"no-op: {decided.reason}. PSI: {summary}"), asset_events=[event], cursor=done
         )
-    decision, event = record(paths, Decision(spec.name, "retrain", "drift", report.reason, scores, evidence), figures)
     request = run_request(
         spec,
         decision,
         list(unjudged),
         {
-            f"{TAG}psi": json.dumps(report.scores(), separators=(",", ":")),
-            f"{TAG}drifted": ",".join(report.drifted_features),
-            f"{TAG}batch": ",".join(names)[:500],
-            f"{TAG}champion": watched.champion_version,
-            f"{TAG}reference_snapshot": watched.snapshot_id,
+            f"{RUN_TAG}psi": json.dumps(report.scores(), separators=(",", ":")),
+            f"{RUN_TAG}drifted": ",".join(report.drifted_features),
+            f"{RUN_TAG}batch": ",".join(names)[:500],
+            f"{RUN_TAG}champion": watched.champion_version,
+            f"{RUN_TAG}reference_snapshot": watched.snapshot_id,
         },
     )
-    return dg.SensorResult(run_requests=[request], asset_events=[event], cursor=cursor_after)
+    return dg.SensorResult(run_requests=[request], asset_events=[event], cursor=done)
 
 
 def judge_new_data(
     spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick of the new-data sensor: are there enough rows that the champion never saw?"""
-    needed = spec.monitoring.new_data_rows
     watched = watch(spec, paths, store)
     if isinstance(watched, str):
         return dg.SkipReason(watched)
@@ -326,118 +336,99 @@ def judge_new_data(
     reason = hold_back(spec, paths, instance, _now())
     if reason:
         return dg.SkipReason(reason)
-    names = sorted(p.name for p in watched.new_files)
-    counted = _cursor(cursor).get("rows", {})
-    rows_per_file, problem = {}, ""
-    for path in sorted(watched.new_files):  # only files this sensor has not counted yet are opened
+    rows_per_file, problem = _count_rows(watched.new_files, _cursor(cursor).get("rows", {}))
+    rows = sum(rows_per_file.values()) if not problem else 0
+    evidence = {
+        "new_files": sorted(p.name for p in watched.new_files),
+        "champion_version": watched.champion_version,
+        "reference_snapshot_id": watched.snapshot_id,
+    }
+    scores = {"new_rows": rows, "required_rows": spec.monitoring.new_data_rows}
+    unread = f"the new files cannot be read: {problem}" if problem else None
+    decided = decide_retraining(spec, Observed(watched.champion, new_rows=rows, problem=unread))
+    decision, event = record_decision(paths, spec, "new-data", decided, scores, evidence)
+    # Row counts of the files present, so the next tick reads only what lands after this one: without
+    # them every new file made the sensor re-read the whole pile (docs/benchmarks.md, load).
+    cursor_after = json.dumps({"evaluated": present, "rows": rows_per_file})
+    if not decided.retrain:
+        skip = decision.reason if decided.action == "no-decision" else f"no-op: {decision.reason}"
+        return dg.SensorResult(skip_reason=dg.SkipReason(skip), asset_events=[event], cursor=cursor_after)
+    request = run_request(
+        spec, decision, present, {f"{RUN_TAG}new_rows": str(rows), f"{RUN_TAG}champion": watched.champion_version}
+    )
+    return dg.SensorResult(run_requests=[request], asset_events=[event], cursor=cursor_after)
+
+
+def _count_rows(files: Sequence[Path], counted: dict[str, int]) -> tuple[dict[str, int], str]:
+    """Rows per file fingerprint, opening only the files not counted before; and the first read problem, if any."""
+    rows_per_file = {}
+    for path in sorted(files):
         fingerprint = Watched.fingerprint(path)
         if fingerprint not in counted:
             try:
                 counted[fingerprint] = len(read_batch([path]))
             except ValueError as error:
-                problem = str(error)
-                break
+                return rows_per_file, str(error)
         rows_per_file[fingerprint] = counted[fingerprint]
-    rows = sum(rows_per_file.values()) if not problem else 0
-    evidence = {
-        "new_files": names,
-        "champion_version": watched.champion_version,
-        "reference_snapshot_id": watched.snapshot_id,
-    }
-    scores = {"new_rows": rows, "required_rows": needed}
-    # Row counts of the files present, so the next tick reads only what lands after this one: without
-    # them every new file made the sensor re-read the whole pile (docs/benchmarks.md, load).
-    cursor_after = json.dumps({"evaluated": present, "rows": rows_per_file})
-    if problem:
-        decision, event = record(
-            paths,
-            Decision(
-                spec.name, "no-decision", "new-data", f"the new files cannot be read: {problem}", scores, evidence
-            ),
-        )
-        return dg.SensorResult(skip_reason=dg.SkipReason(decision.reason), asset_events=[event], cursor=cursor_after)
-    verdict = f"{rows:,} new rows since champion v{watched.champion_version}'s snapshot, {needed:,} needed"
-    if rows < needed:
-        decision, event = record(paths, Decision(spec.name, "no-op", "new-data", verdict, scores, evidence))
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"no-op: {verdict}"), asset_events=[event], cursor=cursor_after
-        )
-    decision, event = record(paths, Decision(spec.name, "retrain", "new-data", verdict, scores, evidence))
-    request = run_request(
-        spec, decision, present, {f"{TAG}new_rows": str(rows), f"{TAG}champion": watched.champion_version}
-    )
-    return dg.SensorResult(run_requests=[request], asset_events=[event], cursor=cursor_after)
+    return rows_per_file, ""
 
 
 def judge_schedule(
     spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, now: datetime | None = None
 ) -> dg.RunRequest | dg.SkipReason:
-    """The hybrid check: is retraining justified now, by the champion's age, the new volume or drift?"""
-    from ml_platform.rules.drift import measure_drift
+    """The hybrid check: is retraining justified now, by the champion's age, the new volume or drift?
 
+    Its answer is yes or no: a ``no-op`` is recorded whenever no rule asks for a candidate.
+    """
     now = now or _now()
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
     watched = watch(spec, paths, store)
     if isinstance(watched, str):
         return dg.SkipReason(watched)
-    monitoring = spec.monitoring
-    reasons, scores = [], {}
+    scores: dict = {}
     evidence = {
         "new_files": sorted(p.name for p in watched.new_files),
         "champion_version": watched.champion_version,
         "reference_snapshot_id": watched.snapshot_id,
     }
     if watched.promoted_at:
-        age = now - datetime.fromisoformat(watched.promoted_at)
-        scores["champion_age_days"] = round(age.total_seconds() / 86400, 2)
-        if monitoring.max_champion_age is not None and age >= monitoring.max_champion_age:
-            reasons.append(
-                f"the champion is {age.days} days old (max_champion_age {monitoring.max_champion_age.days} days)"
-            )
-    rows, figures = 0, {}
-    if watched.new_files:
-        try:
-            batch = read_batch(sorted(watched.new_files))
-            rows = len(batch)
-            reference, reference_sample = reference_for(
-                str(paths.snapshots(spec.name)), watched.snapshot_id, tuple(spec.monitored_features)
-            )
-            report = measure_drift(
-                reference,
-                batch,
-                spec.monitored_features,
-                thresholds=monitoring.feature_thresholds,
-                default_threshold=monitoring.psi_threshold,
-                min_batch_rows=monitoring.min_batch_rows,
-                drift_share=monitoring.drift_share,
-            )
-        except ValueError as error:
-            evidence["drift_error"] = str(error)
-        else:
-            scores["psi"] = report.scores()
-            evidence["table"] = report.table()
-            figures = drift_figures(
-                reference_sample, batch, report, f"{spec.name}: new data vs v{watched.champion_version}'s snapshot"
-            )
-            if report.drifted:
-                reasons.append(report.reason)
+        scores["champion_age_days"] = round(champion_age(watched.champion, now).total_seconds() / 86400, 2)
+    report, rows, figures = _drift_of_new_files(spec, paths, watched, scores, evidence)
     scores["new_rows"] = rows
-    if monitoring.new_data_rows is not None and rows >= monitoring.new_data_rows:
-        reasons.append(f"{rows:,} new rows (new_data_rows {monitoring.new_data_rows:,})")
-    held = hold_back(spec, paths, instance, now) if reasons else None
-    if not reasons or held:
-        why = held or (
-            f"not justified: champion v{watched.champion_version} is within its age, "
-            f"{rows:,} new rows, no significant drift"
-        )
+    decided = decide_retraining(spec, Observed(watched.champion, new_rows=rows, drift=report, now=now))
+    held = hold_back(spec, paths, instance, now) if decided.retrain else None
+    if not decided.retrain or held:
+        why = held or f"not justified: {decided.reason}"
         decision, event = record(paths, Decision(spec.name, "no-op", "schedule", why, scores, evidence), figures)
         instance.report_runless_asset_event(event)
         return dg.SkipReason(f"no-op: {why}")
-    decision, event = record(
-        paths, Decision(spec.name, "retrain", "schedule", "; ".join(reasons), scores, evidence), figures
-    )
+    decision, event = record_decision(paths, spec, "schedule", decided, scores, evidence, figures)
     instance.report_runless_asset_event(event)
-    return run_request(spec, decision, [now.isoformat()], {f"{TAG}champion": watched.champion_version})
+    return run_request(spec, decision, [now.isoformat()], {f"{RUN_TAG}champion": watched.champion_version})
+
+
+def _drift_of_new_files(spec: ModelSpec, paths: PlatformPaths, watched: Watched, scores: dict, evidence: dict):
+    """The drift of everything landed since the champion's snapshot, its row count and histograms.
+
+    A batch that cannot be measured leaves the drift out (``None``) and says why in ``evidence``.
+    """
+    if not watched.new_files:
+        return None, 0, {}
+    rows = 0
+    try:
+        batch = read_batch(sorted(watched.new_files))
+        rows = len(batch)
+        reference, reference_sample = reference_for(
+            str(paths.snapshots(spec.name)), watched.snapshot_id, tuple(spec.monitored_features)
+        )
+        report = measure_monitored_drift(spec, reference, batch)
+    except ValueError as error:
+        evidence["drift_error"] = str(error)
+        return None, rows, {}
+    scores["psi"] = report.scores()
+    evidence["table"] = report.table()
+    title = f"{spec.name}: new data vs v{watched.champion_version}'s snapshot"
+    return report, rows, drift_figures(reference_sample, batch, report, title)
 
 
 def model_sensor(spec: ModelSpec, kind: str, judge, description: str, **target) -> dg.SensorDefinition:
@@ -448,7 +439,7 @@ def model_sensor(spec: ModelSpec, kind: str, judge, description: str, **target) 
     """
 
     @dg.sensor(
-        name=f"{spec.dagster_name}_{kind}_sensor",
+        name=ModelKeys(spec.name).sensor(kind),
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=description,
@@ -490,7 +481,7 @@ def trigger_definitions(spec: ModelSpec) -> dg.Definitions:
     if spec.monitoring.schedule:
 
         @dg.schedule(
-            name=f"{spec.dagster_name}_retraining_check",
+            name=ModelKeys(spec.name).retraining_check,
             cron_schedule=spec.monitoring.schedule,
             job_name=job_name,
             default_status=dg.DefaultScheduleStatus.RUNNING,
