@@ -34,24 +34,19 @@ import dagster as dg
 from ml_platform.defs.gating import INFRASTRUCTURE_RETRY, evidence_failures
 from ml_platform.defs.monitoring import record
 from ml_platform.defs.resources import MlflowStore, PlatformHome
-from ml_platform.defs.triggers import TAG, Watched, hold_back, model_sensor, run_request
-from ml_platform.keys import ModelKeys
+from ml_platform.defs.triggers import Watched, hold_back, model_sensor, run_request
+from ml_platform.keys import BATCH_PREDICTIONS, MODEL_TAG, PREVIOUS_CHAMPION, REGISTRY_TAG, RUN_TAG, ModelKeys
 from ml_platform.rules.spec import ModelSpec, resolve_ref
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import Decision
 
-PREDICTIONS_ASSET = "batch_predictions"
 ACTOR = "performance-trigger"
 INVALID_KEY_PARTS = ("...", "\n", "\r", "\t", "\0")  # what Dagster refuses in a partition key
 
 
-def predictions_key(model: str) -> dg.AssetKey:
-    return dg.AssetKey([model, PREDICTIONS_ASSET])
-
-
 def batches_partitions(spec: ModelSpec) -> dg.DynamicPartitionsDefinition:
     """One partition per scoring batch file, named by the file."""
-    return dg.DynamicPartitionsDefinition(name=f"{spec.dagster_name}_scoring_batches")
+    return dg.DynamicPartitionsDefinition(name=ModelKeys(spec.name).scoring_partitions)
 
 
 def logged_columns(spec: ModelSpec) -> list[str]:
@@ -104,7 +99,7 @@ def validate_batch(spec: ModelSpec, frame, source: str):
             for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False)
         ]
         raise ContractViolation(
-            f"{PREDICTIONS_ASSET} {spec.name!r}: scoring batch {source!r} breaks {contract.__name__} without "
+            f"{BATCH_PREDICTIONS} {spec.name!r}: scoring batch {source!r} breaks {contract.__name__} without "
             f"{spec.label!r}: {len(problems)} problem(s): "
             + "; ".join(problems[:8])
             + f". Expected the columns {capped(list(schema.columns), 12)} with their types and ranges."
@@ -124,19 +119,19 @@ def score_batch(spec: ModelSpec, paths: PlatformPaths, store, batch_file: str) -
     path = folder / batch_file
     if not path.is_file():
         raise ContractViolation(
-            f"{PREDICTIONS_ASSET} {spec.name!r}: the scoring batch {batch_file!r} is not in {folder} (expected the "
+            f"{BATCH_PREDICTIONS} {spec.name!r}: the scoring batch {batch_file!r} is not in {folder} (expected the "
             "file this partition is named after). Was it moved or renamed? Land it again under that name."
         )
     champion = current_champion(store, spec.name)
     if champion is None:
         raise ContractViolation(
-            f"{PREDICTIONS_ASSET} {spec.name!r}: there is no champion to score {batch_file!r} with (expected the "
+            f"{BATCH_PREDICTIONS} {spec.name!r}: there is no champion to score {batch_file!r} with (expected the "
             f"alias 'champion' on the registered model {spec.name!r}). Run the model's graph first."
         )
     sha256 = file_sha256(path)
     batch, notes = validate_batch(spec, read_landing_file(path), batch_file)
     if batch.empty:
-        raise ContractViolation(f"{PREDICTIONS_ASSET} {spec.name!r}: scoring batch {batch_file!r} has no rows")
+        raise ContractViolation(f"{BATCH_PREDICTIONS} {spec.name!r}: scoring batch {batch_file!r} has no rows")
     log_dir = paths.inference(spec.name)
     target = log_dir / f"{sha256[:16]}-v{champion.version}.parquet"
     reused = target.exists()
@@ -226,8 +221,8 @@ def judge_scoring_folder(
         dg.RunRequest(
             run_key=f"{p.name}|{fp}",
             partition_key=p.name,
-            asset_selection=[predictions_key(spec.name)],
-            tags={f"{TAG}model": spec.name, f"{TAG}scoring_batch": p.name},
+            asset_selection=[ModelKeys(spec.name).batch_predictions],
+            tags={MODEL_TAG: spec.name, f"{RUN_TAG}scoring_batch": p.name},
         )
         for fp, p in sorted(usable.items())
     ]
@@ -258,7 +253,7 @@ def judge_performance(
     from ml_platform.stores.registry import current_champion
     from ml_platform.stores.snapshot import list_landing_files, read_landing_file
 
-    monitoring, asset = spec.monitoring, predictions_key(spec.name).to_user_string()
+    monitoring, asset = spec.monitoring, ModelKeys(spec.name).batch_predictions.to_user_string()
     folder = paths.feedback(spec.name)
     state = json.loads(cursor) if cursor else {}
     files = {Watched.fingerprint(p): p for p in list_landing_files(folder)}
@@ -321,10 +316,11 @@ def judge_performance(
         "inference_logs": sorted(set(log["batch_file"])) if not log.empty else [],
         "window_on": time_column(spec),
     }
-    reference = json.loads(champion.tags.get("ml_platform.metrics", "{}")).get(metric)
+    reference = json.loads(champion.tags.get(f"{REGISTRY_TAG}metrics", "{}")).get(metric)
     if reference is None:
         reason = (
-            f"champion v{champion.version} has no recorded {metric} (tag ml_platform.metrics): nothing to compare with"
+            f"champion v{champion.version} has no recorded {metric} (tag {REGISTRY_TAG}metrics): "
+            "nothing to compare with"
         )
         _, event = record(paths, Decision(spec.name, "no-decision", "performance", reason, {}, evidence))
         return dg.SensorResult(skip_reason=dg.SkipReason(reason), asset_events=[*events, event], cursor=cursor_after)
@@ -385,12 +381,12 @@ def judge_performance(
         decision,
         list(new),
         {
-            f"{TAG}champion": champion.version,
-            f"{TAG}alert_id": str(alert.id),
-            f"{TAG}metric": metric,
-            f"{TAG}live": json.dumps(live, separators=(",", ":"))[:500],
-            f"{TAG}reference": f"{report.reference:.4f}",
-            f"{TAG}feedback": ",".join(good_new)[:500],
+            f"{RUN_TAG}champion": champion.version,
+            f"{RUN_TAG}alert_id": str(alert.id),
+            f"{RUN_TAG}metric": metric,
+            f"{RUN_TAG}live": json.dumps(live, separators=(",", ":"))[:500],
+            f"{RUN_TAG}reference": f"{report.reference:.4f}",
+            f"{RUN_TAG}feedback": ",".join(good_new)[:500],
         },
     )
     return dg.SensorResult(run_requests=[request], asset_events=events, cursor=cursor_after)
@@ -398,8 +394,6 @@ def judge_performance(
 
 def _previous_champion(store, model: str) -> str | None:
     from mlflow.exceptions import MlflowException
-
-    from ml_platform.stores.registry import PREVIOUS_CHAMPION
 
     try:
         return str(store.client().get_model_version_by_alias(model, PREVIOUS_CHAMPION).version)
@@ -475,25 +469,21 @@ def scoring_definitions(spec: ModelSpec) -> dg.Definitions:
     """The model's ``batch_predictions`` asset and scoring sensor, and its performance sensor when the spec
     turns it on."""
     partitions = batches_partitions(spec)
-    key = predictions_key(spec.name)
-    if spec.monitoring.performance_tolerance is not None and spec.key_column is None:
-        raise ValueError(
-            f"model {spec.name!r}: monitoring.performance_tolerance is set but the spec has no key_column: outcomes "
-            "cannot be matched with predictions without a key"
-        )
+    names = ModelKeys(spec.name)
+    key = names.batch_predictions
 
     @dg.asset(
         key=key,
-        deps=[dg.AssetKey([spec.name, "registry_entry"])],
+        deps=[names.registry],
         partitions_def=partitions,
-        group_name=f"{spec.dagster_name}_serving",
+        group_name=names.serving_group,
         kinds={"mlflow", "parquet"},
         retry_policy=INFRASTRUCTURE_RETRY,
         description=f"One scoring batch of {spec.name!r} (a file in <home>/scoring/{spec.name}/) predicted by the "
         "champion, kept in the inference log with the model version, the batch's SHA-256 and the time.",
     )
     def batch_predictions(context: dg.AssetExecutionContext, platform: PlatformHome, mlflow: MlflowStore):
-        with evidence_failures(PREDICTIONS_ASSET, spec.name, mlflow.tracking_uri, context.retry_number):
+        with evidence_failures(BATCH_PREDICTIONS, spec.name, mlflow.tracking_uri, context.retry_number):
             metadata = score_batch(spec, platform.paths(), mlflow.store(), context.partition_key)
         context.log.info(
             f"{metadata['rows']:,} rows of {metadata['batch_file']} scored by v{metadata['model_version']}"
@@ -528,7 +518,7 @@ def scoring_definitions(spec: ModelSpec) -> dg.Definitions:
                 f"Joins outcomes landing in <home>/feedback/{spec.name}/ with the inference log and judges the "
                 f"champion's live {spec.policy.comparison_metric} per window; a drop beyond "
                 f"{spec.monitoring.performance_tolerance:g} raises an alert and requests a candidate run{rollback}.",
-                job_name=ModelKeys(spec.name).lifecycle_job,
+                job_name=names.lifecycle_job,
             )
         )
     return dg.Definitions(assets=[batch_predictions], sensors=sensors)

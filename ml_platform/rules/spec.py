@@ -314,6 +314,16 @@ class ModelSpec(_Frozen):
             )
         return self
 
+    @model_validator(mode="after")
+    def _performance_trigger_has_a_key(self) -> ModelSpec:
+        if self.monitoring.performance_tolerance is not None and self.key_column is None:
+            raise ValueError(
+                f"model {self.name!r}: monitoring.performance_tolerance is set but the spec has no key_column: "
+                "outcomes cannot be matched with predictions without a key (set key_column, or drop "
+                "performance_tolerance)"
+            )
+        return self
+
     @property
     def dagster_name(self) -> str:
         """The name as Dagster group, job and op names allow it (no '-')."""

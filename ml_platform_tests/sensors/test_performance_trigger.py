@@ -11,8 +11,9 @@ import pytest
 from ml_platform.cli import main
 from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.monitoring import monitoring_definitions
-from ml_platform.defs.scoring import predictions_key, scoring_definitions
+from ml_platform.defs.scoring import scoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
+from ml_platform.keys import ModelKeys
 from ml_platform.models.conversion.demo_data import generate
 from ml_platform.stores.ledger import Ledger
 from ml_platform.stores.registry import current_champion
@@ -217,7 +218,7 @@ def test_broken_feedback_is_a_no_decision_naming_the_asset_the_contract_and_what
     tick = live.tick("performance_sensor")
     assert tick.run_requests == [] and "feedback refused" in tick.skip_message
     no_label, unknown = live.ledger.query(live.spec.name)
-    asset = predictions_key(live.spec.name).to_user_string()
+    asset = ModelKeys(live.spec.name).batch_predictions.to_user_string()
     assert no_label.decision == "no-decision" and no_label.reason == (
         f"{asset}: feedback 'a-no-label.csv' lacks column(s) ['converted']: observed columns ['session_id', "
         "'outcome']; expected the key column 'session_id' and the label column 'converted'. Is this an outcome "
