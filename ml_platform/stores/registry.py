@@ -31,15 +31,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ml_platform.errors import ChampionMoved, PromotionBlocked
+from ml_platform.keys import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, REGISTRY_TAG
+from ml_platform.rules.policy import unpassed_gates
 
 if TYPE_CHECKING:
     from ml_platform.settings import PlatformPaths
 
-CHAMPION = "champion"
-PREVIOUS_CHAMPION = "previous-champion"
-CHALLENGER = "challenger"  # manual promotion: passed every gate, waits for `ml-platform approve`
-TAG = "ml_platform."
-NOT_PROMOTED = f"{TAG}not_promoted"  # why a registered version that passed its gates never got an alias
+NOT_PROMOTED = f"{REGISTRY_TAG}not_promoted"  # why a registered version that passed its gates never got an alias
 LOCK_TIMEOUT_SECONDS = 120.0
 
 
@@ -249,9 +247,9 @@ def register_candidate(
         promoted_at = datetime.now(UTC).isoformat(timespec="seconds")
         version_tags = {
             **{k: _tag_value(v) for k, v in tags.items()},
-            f"{TAG}fingerprint": fingerprint,
-            f"{TAG}promoted_at": promoted_at,
-            f"{TAG}previous_champion": current or "none",
+            f"{REGISTRY_TAG}fingerprint": fingerprint,
+            f"{REGISTRY_TAG}promoted_at": promoted_at,
+            f"{REGISTRY_TAG}previous_champion": current or "none",
         }
         stale = None
         if current != compared_champion:
@@ -259,11 +257,11 @@ def register_candidate(
                 f"the candidate was compared with champion {_named(compared_champion)}, but the champion is now "
                 f"{_named(current)} (another run or a person moved it meanwhile)"
             )
-            version_tags.pop(f"{TAG}promoted_at")
+            version_tags.pop(f"{REGISTRY_TAG}promoted_at")
             version_tags[NOT_PROMOTED] = _tag_value(f"{promoted_at}: {stale}")
         elif not promote:
-            version_tags.pop(f"{TAG}promoted_at")
-            version_tags[f"{TAG}awaiting_approval_since"] = promoted_at
+            version_tags.pop(f"{REGISTRY_TAG}promoted_at")
+            version_tags[f"{REGISTRY_TAG}awaiting_approval_since"] = promoted_at
         created = client.create_model_version(
             model, source=model_uri, run_id=run_id, tags=version_tags, model_id=_logged_model_id(model_uri)
         )
@@ -298,7 +296,7 @@ def _version_with_fingerprint(client, model: str, fingerprint: str) -> str | Non
     the champion moved under them do not count (a re-run compared with the new champion registers anew)."""
     if not _registered_model_exists(client, model):
         return None
-    found = client.search_model_versions(f"name = '{model}' and tags.`{TAG}fingerprint` = '{fingerprint}'")
+    found = client.search_model_versions(f"name = '{model}' and tags.`{REGISTRY_TAG}fingerprint` = '{fingerprint}'")
     found = [v for v in found if NOT_PROMOTED not in (v.tags or {})]
     return str(min(int(v.version) for v in found)) if found else None
 
@@ -330,14 +328,13 @@ class AliasMove:
 
 
 def gate_problems(tags: dict[str, str]) -> list[str]:
-    """The gates a version's tags record as failed or missing; empty when all of them passed."""
+    """The gates a version's tags record as failed or missing (``rules.policy.unpassed_gates``); empty when
+    all of them passed. Every move of an alias onto a version asks this first."""
     try:
-        gates = json.loads(tags.get(f"{TAG}gates", ""))
+        recorded = json.loads(tags.get(f"{REGISTRY_TAG}gates", ""))
     except ValueError:
-        gates = None
-    if not isinstance(gates, dict) or not gates:
-        return ["no gate results recorded (the version was not registered through the gated graph)"]
-    return [f"{gate}: {verdict}" for gate, verdict in sorted(gates.items()) if verdict != "passed"]
+        recorded = None
+    return unpassed_gates(recorded)
 
 
 def approve(store: Store, model: str, version: str, actor: str, note: str = "") -> AliasMove:
@@ -359,7 +356,7 @@ def approve(store: Store, model: str, version: str, actor: str, note: str = "") 
         current = champion.version if champion else None
         if current == str(version):
             raise PromotionBlocked(f"approve {model!r} v{version}: it is already the champion")
-        compared = tags.get(f"{TAG}compared_with_champion", "none")
+        compared = tags.get(f"{REGISTRY_TAG}compared_with_champion", "none")
         if compared != (current or "none"):
             raise PromotionBlocked(
                 f"approve {model!r} v{version}: refused, it was compared with champion "
@@ -369,7 +366,7 @@ def approve(store: Store, model: str, version: str, actor: str, note: str = "") 
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for key, value in {"approved_by": actor, "approved_at": now, "approval_note": note, "promoted_at": now,
                            "previous_champion": current or "none"}.items():  # fmt: skip
-            client.set_model_version_tag(model, str(version), f"{TAG}{key}", _tag_value(value))
+            client.set_model_version_tag(model, str(version), f"{REGISTRY_TAG}{key}", _tag_value(value))
         _move_champion(client, model, str(version), current, now)
         if CHALLENGER in (getattr(mv, "aliases", None) or []):
             client.delete_registered_model_alias(model, CHALLENGER)
@@ -408,10 +405,10 @@ def rollback(store: Store, model: str, actor: str, reason: str, to: str | None =
                 f"rollback {model!r} to v{to}: refused, its gates did not all pass: " + "; ".join(problems)
             )
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        client.set_model_version_tag(model, champion.version, f"{TAG}rolled_back_at", now)
-        client.set_model_version_tag(model, champion.version, f"{TAG}rolled_back_by", _tag_value(actor))
-        client.set_model_version_tag(model, champion.version, f"{TAG}rollback_reason", _tag_value(reason))
-        client.set_model_version_tag(model, str(to), f"{TAG}restored_at", now)
+        client.set_model_version_tag(model, champion.version, f"{REGISTRY_TAG}rolled_back_at", now)
+        client.set_model_version_tag(model, champion.version, f"{REGISTRY_TAG}rolled_back_by", _tag_value(actor))
+        client.set_model_version_tag(model, champion.version, f"{REGISTRY_TAG}rollback_reason", _tag_value(reason))
+        client.set_model_version_tag(model, str(to), f"{REGISTRY_TAG}restored_at", now)
         _move_champion(client, model, str(to), champion.version, now)
     return AliasMove(
         model, str(to), champion.version,
@@ -427,8 +424,8 @@ def _move_champion(client, model: str, version: str, current: str | None, now: s
     """
     if current:
         client.set_registered_model_alias(model, PREVIOUS_CHAMPION, current)
-        client.set_model_version_tag(model, current, f"{TAG}replaced_by", version)
-        client.set_model_version_tag(model, current, f"{TAG}replaced_at", now)
+        client.set_model_version_tag(model, current, f"{REGISTRY_TAG}replaced_by", version)
+        client.set_model_version_tag(model, current, f"{REGISTRY_TAG}replaced_at", now)
     client.set_registered_model_alias(model, CHAMPION, version)
     found = str(client.get_model_version_by_alias(model, CHAMPION).version)
     if found != version:

@@ -16,6 +16,7 @@ from ml_platform.rules.policy import (
     model_gate_names,
     model_gates,
     no_worse_than_champion,
+    unpassed_gates,
 )
 from ml_platform.rules.spec import ModelSpec
 from ml_platform.rules.training import CandidateReport, Evaluation
@@ -328,3 +329,31 @@ def test_candidate_report_from_an_older_record_defaults_the_optional_fields():
         data.pop(optional)
     restored = CandidateReport.from_dict(data)
     assert restored == report()
+
+
+# --- every recorded gate passed: what lets a registered version hold an alias ---------------------------------
+
+
+def test_a_version_whose_recorded_gates_all_passed_has_no_problem():
+    assert unpassed_gates({"conversion/candidate_model:meets_absolute_minimums": "passed", "x:y": "passed"}) == []
+
+
+def test_a_failed_or_unjudged_gate_is_named_with_its_verdict():
+    recorded = {"m/registry_entry:b": "passed", "m/candidate_model:a": "failed", "m/features:c": "skipped"}
+    assert unpassed_gates(recorded) == ["m/candidate_model:a: failed", "m/features:c: skipped"]
+
+
+@pytest.mark.parametrize("recorded", [None, {}, [], "passed", 3], ids=repr)
+def test_no_recorded_gates_is_a_problem_too(recorded):
+    assert unpassed_gates(recorded) == [
+        "no gate results recorded (the version was not registered through the gated graph)"
+    ]
+
+
+def test_the_registry_reads_the_recorded_gates_from_the_versions_tag():
+    from ml_platform.stores.registry import gate_problems
+
+    assert gate_problems({"ml_platform.gates": json.dumps({"a:b": "passed"})}) == []
+    assert gate_problems({"ml_platform.gates": json.dumps({"a:b": "failed"})}) == ["a:b: failed"]
+    assert gate_problems({"ml_platform.gates": "{not json"}) == unpassed_gates(None)
+    assert gate_problems({}) == unpassed_gates(None)
