@@ -8,18 +8,23 @@ and (``log_figures``) the evidence figures: confusion matrix, per-segment F1 aga
 
 from __future__ import annotations
 
+import json
+import logging
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from ml_platform.keys import REGISTRY_TAG
 from ml_platform.rules.features import SPLIT_COLUMN
 from ml_platform.rules.spec import ModelSpec
 from ml_platform.rules.training import CandidateReport
 from ml_platform.stores.lineage import CodeVersion, package_versions
-from ml_platform.stores.registry import TAG, Store
+from ml_platform.stores.registry import Store
 
 PIP_REQUIREMENTS_FROM = ("scikit-learn", "pandas", "numpy", "scipy", "skops")
 SCHEMA_SAMPLE_ROWS = 1_000
@@ -48,19 +53,18 @@ def log_candidate(
 ) -> LoggedCandidate:
     import mlflow
     import mlflow.sklearn
-    from mlflow.models import infer_signature
 
     experiment_id = store.experiment_id(spec.name)
     versions = package_versions()
     tags = {
-        f"{TAG}model": spec.name,
-        f"{TAG}snapshot_id": snapshot_id,
-        f"{TAG}features_id": features_id,
-        f"{TAG}split_digest": split_digest,
-        f"{TAG}fingerprint": fingerprint,
-        f"{TAG}params_digest": spec.params_digest(),
-        f"{TAG}git_dirty": str(code.dirty).lower(),
-        f"{TAG}code_version_source": code.source,
+        f"{REGISTRY_TAG}model": spec.name,
+        f"{REGISTRY_TAG}snapshot_id": snapshot_id,
+        f"{REGISTRY_TAG}features_id": features_id,
+        f"{REGISTRY_TAG}split_digest": split_digest,
+        f"{REGISTRY_TAG}fingerprint": fingerprint,
+        f"{REGISTRY_TAG}params_digest": spec.params_digest(),
+        f"{REGISTRY_TAG}git_dirty": str(code.dirty).lower(),
+        f"{REGISTRY_TAG}code_version_source": code.source,
         "mlflow.source.git.commit": code.commit,
         "dagster.run_id": dagster_run_id,
     }
@@ -85,7 +89,7 @@ def log_candidate(
         for frame, context in ((train, "training"), (test, "evaluation")):
             dataset = mlflow.data.from_pandas(
                 frame[columns],
-                source=snapshot_file,
+                source=_local_file_source(snapshot_file),
                 targets=spec.label,
                 name=f"{spec.name}-{snapshot_id[:12]}-{context}",
                 digest=snapshot_id[:36],
@@ -94,20 +98,71 @@ def log_candidate(
             # for 750,000 training rows here (docs/benchmarks.md). The frame passed its feature contract
             # (types fixed, no nulls), so its first rows have the schema of all of them; the cached
             # property is filled with that schema before ``log_input`` asks for it.
-            dataset.__dict__["schema"] = infer_signature(frame[columns].head(SCHEMA_SAMPLE_ROWS)).inputs
+            dataset.__dict__["schema"] = _signature(frame[columns].head(SCHEMA_SAMPLE_ROWS)).inputs
             mlflow.log_input(dataset, context=context)
         mlflow.log_dict(report.as_dict(), "evaluation/report.json")
         mlflow.log_dict(versions, "environment/packages.json")
         example = test[list(spec.features)].head(5)
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=infer_signature(example, pipeline.predict(example)),
-            input_example=example,
-            pip_requirements=[f"{p}=={versions.get(p) or _version(p)}" for p in PIP_REQUIREMENTS_FROM],
-            skops_trusted_types=list(spec.skops_trusted_types) or None,
-        )
+        with _without_pip_version_notice():
+            info = mlflow.sklearn.log_model(
+                pipeline,
+                name="model",
+                signature=_signature(example, pipeline.predict(example)),
+                input_example=example,
+                pip_requirements=[f"{p}=={versions.get(p) or _version(p)}" for p in PIP_REQUIREMENTS_FROM],
+                skops_trusted_types=list(spec.skops_trusted_types) or None,
+            )
     return LoggedCandidate(run.info.run_id, info.model_uri, experiment_id)
+
+
+def _local_file_source(path: str):
+    """The snapshot file as MLflow's local-file dataset source, named explicitly.
+
+    Given a bare path, MLflow asks every registered source type whether it can read it, finds its own
+    local-file type registered twice (for the schemes ``""`` and ``file``) and warns that the source
+    "can be interpreted in multiple ways" before picking the second. Naming the type here records the
+    same source (type ``local``, the file's path) without the guess.
+    """
+    from mlflow.data.dataset_source_registry import get_dataset_source_from_json
+
+    return get_dataset_source_from_json(json.dumps({"uri": path}), source_type="local")
+
+
+def _signature(model_input: pd.DataFrame, model_output=None):
+    """MLflow's signature of ``model_input`` (and ``model_output``), its integer columns kept as integers.
+
+    MLflow hints, for every integer column it infers, that a missing value at inference time would
+    break schema enforcement. These columns are the spec's features and label, which the
+    ``has_no_nulls`` gate keeps free of nulls before any candidate is trained, so integer is what the
+    contract says they are and the hint does not apply: exactly that warning is ignored, here only.
+    """
+    from mlflow.models import infer_signature
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
+        return infer_signature(model_input, model_output)
+
+
+class _PipVersionNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to resolve installed pip version")
+
+
+@contextmanager
+def _without_pip_version_notice() -> Iterator[None]:
+    """Drop MLflow's "Failed to resolve installed pip version" warning while a model is logged.
+
+    The platform's environment is installed by uv, which installs no pip, so MLflow cannot pin the pip
+    line of the model's ``conda.yaml`` and writes it unpinned: harmless, since the model's own
+    requirements are pinned explicitly (``PIP_REQUIREMENTS_FROM``). Only that message of that logger is
+    dropped, and only for the call.
+    """
+    notice, logger = _PipVersionNotice(), logging.getLogger("mlflow.utils.environment")
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def _metrics(report: CandidateReport) -> dict[str, float]:
