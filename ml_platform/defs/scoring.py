@@ -240,20 +240,9 @@ def judge_performance(
     spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick of the performance sensor (see the module docstring)."""
-    import pandas as pd
-
-    from ml_platform.errors import ContractViolation
-    from ml_platform.rules.performance import (
-        MODEL_VERSION,
-        join_outcomes,
-        judge_windows,
-        read_feedback,
-        window_starts,
-    )
     from ml_platform.stores.registry import current_champion
-    from ml_platform.stores.snapshot import list_landing_files, read_landing_file
+    from ml_platform.stores.snapshot import list_landing_files
 
-    monitoring, asset = spec.monitoring, ModelKeys(spec.name).batch_predictions.to_user_string()
     folder = paths.feedback(spec.name)
     state = json.loads(cursor) if cursor else {}
     files = {Watched.fingerprint(p): p for p in list_landing_files(folder)}
@@ -272,7 +261,80 @@ def judge_performance(
         )
 
     log = read_inference_log(paths, spec)
-    events, outcomes, new_keys = [], {}, set()
+    outcomes, new_keys, events = _read_outcomes(spec, paths, champion.version, log, files, new, refused)
+    cursor_after = json.dumps({"judged": sorted(judged | set(new)), "refused": sorted(refused)})
+    good_new = sorted(p.name for fp, p in new.items() if fp not in refused)
+    if not good_new:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"feedback refused, see the ledger: {[p.name for p in new.values()]}"),
+            asset_events=events,
+            cursor=cursor_after,
+        )
+    evidence = {
+        "feedback_files": good_new,
+        "champion_version": champion.version,
+        "inference_logs": sorted(set(log["batch_file"])) if not log.empty else [],
+        "window_on": time_column(spec),
+    }
+    report, joined = _judge_live(spec, champion, log, outcomes, new_keys)
+    if isinstance(report, str):  # nothing recorded to compare the live metric with
+        _, event = record(paths, Decision(spec.name, "no-decision", "performance", report, {}, evidence))
+        return dg.SensorResult(skip_reason=dg.SkipReason(report), asset_events=[*events, event], cursor=cursor_after)
+    evidence["performance_table"] = report.table()
+    scores = report.scores()
+    if report.verdict != "drop":
+        kind = "no-op" if report.verdict == "no-drop" else "no-decision"
+        _, event = record(paths, Decision(spec.name, kind, "performance", report.reason, scores, evidence))
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"{kind}: {report.reason}"), asset_events=[*events, event], cursor=cursor_after
+        )
+
+    alert, alerted = _alert(spec, paths, store, champion.version, joined, report, scores, evidence)
+    events += alerted
+    held = hold_back(spec, paths, instance, datetime.now(UTC))
+    if held:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"alert #{alert.id} recorded; no candidate requested: {held}"),
+            asset_events=events,
+            cursor=cursor_after,
+        )
+    metric = spec.policy.comparison_metric
+    reason = (
+        f"the champion's live {metric} dropped (alert #{alert.id}): a candidate on the latest data; {report.reason}"
+    )
+    decision, event = record(
+        paths, Decision(spec.name, "retrain", "performance", reason, scores, {**evidence, "alert_id": alert.id})
+    )
+    events.append(event)
+    request = run_request(spec, decision, list(new), _drop_tags(champion.version, alert.id, report, good_new))
+    return dg.SensorResult(run_requests=[request], asset_events=events, cursor=cursor_after)
+
+
+def _drop_tags(champion: str, alert_id: int, report, feedback: list[str]) -> dict[str, str]:
+    """The run tags of a candidate requested for a drop: what dropped, by how much, on which feedback."""
+    live = {w.start[:10]: round(w.live, 4) for w in report.windows if w.live is not None}
+    return {
+        f"{RUN_TAG}champion": champion,
+        f"{RUN_TAG}alert_id": str(alert_id),
+        f"{RUN_TAG}metric": report.metric,
+        f"{RUN_TAG}live": json.dumps(live, separators=(",", ":"))[:500],
+        f"{RUN_TAG}reference": f"{report.reference:.4f}",
+        f"{RUN_TAG}feedback": ",".join(feedback)[:500],
+    }
+
+
+def _read_outcomes(spec: ModelSpec, paths: PlatformPaths, champion: str, log, files: dict, new: dict, refused: set):
+    """Every feedback file's outcomes that read and join, by file name; the keys of the new ones; the refusals.
+
+    A new file that breaks the feedback contract is added to ``refused`` and recorded as ``no-decision``
+    once; an older one that no longer reads is left out.
+    """
+    from ml_platform.errors import ContractViolation
+    from ml_platform.rules.performance import join_outcomes, read_feedback
+    from ml_platform.stores.snapshot import read_landing_file
+
+    asset = ModelKeys(spec.name).batch_predictions.to_user_string()
+    outcomes, new_keys, events = {}, set(), []
     for fp, path in files.items():
         if fp in refused:
             continue
@@ -290,40 +352,35 @@ def judge_performance(
             if fp not in new:
                 continue
             refused.add(fp)
-            evidence = {"feedback_file": path.name, "champion_version": champion.version}
+            evidence = {"feedback_file": path.name, "champion_version": champion}
             _, event = record(paths, Decision(spec.name, "no-decision", "performance", str(error), {}, evidence))
             events.append(event)
             continue
         outcomes[path.name] = frame
         if fp in new:
             new_keys |= set(frame[spec.key_column])
-    cursor_after = json.dumps({"judged": sorted(judged | set(new)), "refused": sorted(refused)})
-    good_new = sorted(p.name for fp, p in new.items() if fp not in refused)
-    if not good_new:
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"feedback refused, see the ledger: {[p.name for p in new.values()]}"),
-            asset_events=events,
-            cursor=cursor_after,
-        )
+    return outcomes, new_keys, events
 
+
+def _judge_live(spec: ModelSpec, champion, log, outcomes: dict, new_keys: set):
+    """The champion's live metric judged in the windows the new outcomes touched, with the joined rows; or,
+    as text, why there is nothing to judge it against."""
+    import pandas as pd
+
+    from ml_platform.rules.performance import MODEL_VERSION, join_outcomes, judge_windows, window_starts
+
+    monitoring, asset = spec.monitoring, ModelKeys(spec.name).batch_predictions.to_user_string()
     everything = pd.concat([outcomes[name] for name in sorted(outcomes)], ignore_index=True)
     everything = everything.drop_duplicates(spec.key_column, keep="last")  # a later file corrects an earlier one
     joined = join_outcomes(log, everything, key=spec.key_column, source="all feedback", asset=asset)
     metric = spec.policy.comparison_metric
-    evidence = {
-        "feedback_files": good_new,
-        "champion_version": champion.version,
-        "inference_logs": sorted(set(log["batch_file"])) if not log.empty else [],
-        "window_on": time_column(spec),
-    }
     reference = json.loads(champion.tags.get(f"{REGISTRY_TAG}metrics", "{}")).get(metric)
     if reference is None:
         reason = (
             f"champion v{champion.version} has no recorded {metric} (tag {REGISTRY_TAG}metrics): "
             "nothing to compare with"
         )
-        _, event = record(paths, Decision(spec.name, "no-decision", "performance", reason, {}, evidence))
-        return dg.SensorResult(skip_reason=dg.SkipReason(reason), asset_events=[*events, event], cursor=cursor_after)
+        return reason, joined
     mine = joined[joined[MODEL_VERSION].astype(str) == champion.version]
     touched = set(
         window_starts(mine[mine[spec.key_column].isin(new_keys)][time_column(spec)], monitoring.performance_window)
@@ -340,56 +397,27 @@ def judge_performance(
         time_column=time_column(spec),
         touched=touched,
     )
-    evidence["performance_table"] = report.table()
-    scores = report.scores()
-    if report.verdict != "drop":
-        kind = "no-op" if report.verdict == "no-drop" else "no-decision"
-        _, event = record(paths, Decision(spec.name, kind, "performance", report.reason, scores, evidence))
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"{kind}: {report.reason}"), asset_events=[*events, event], cursor=cursor_after
-        )
+    return report, joined
 
-    comparison = (
-        _compare_with_previous(spec, store, champion.version, joined, report) if monitoring.rollback_on_drop else None
-    )
-    if comparison is not None:
+
+def _alert(spec: ModelSpec, paths: PlatformPaths, store, champion: str, joined, report, scores: dict, evidence: dict):
+    """Record the drop as an ``alert`` and, where the spec allows it, roll back to the previous champion when
+    it did measurably better on the same rows; the alert and the events of both records.
+
+    The comparison with the previous champion joins ``scores``, which the ``retrain`` record that follows
+    the alert carries too.
+    """
+    comparison = None
+    if spec.monitoring.rollback_on_drop:
+        comparison = _compare_with_previous(spec, store, champion, joined, report)
         scores["previous_champion"] = comparison if isinstance(comparison, str) else asdict(comparison)
     alert, event = record(
-        paths, Decision(spec.name, "alert", "performance", report.reason, scores, evidence, version=champion.version)
+        paths, Decision(spec.name, "alert", "performance", report.reason, scores, evidence, version=champion)
     )
-    events.append(event)
+    events = [event]
     if comparison is not None and not isinstance(comparison, str) and comparison.better:
-        events.append(_roll_back(spec, paths, store, champion.version, comparison, alert))
-    now = datetime.now(UTC)
-    held = hold_back(spec, paths, instance, now)
-    if held:
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"alert #{alert.id} recorded; no candidate requested: {held}"),
-            asset_events=events,
-            cursor=cursor_after,
-        )
-    reason = (
-        f"the champion's live {metric} dropped (alert #{alert.id}): a candidate on the latest data; {report.reason}"
-    )
-    decision, event = record(
-        paths, Decision(spec.name, "retrain", "performance", reason, scores, {**evidence, "alert_id": alert.id})
-    )
-    events.append(event)
-    live = {w.start[:10]: round(w.live, 4) for w in report.windows if w.live is not None}
-    request = run_request(
-        spec,
-        decision,
-        list(new),
-        {
-            f"{RUN_TAG}champion": champion.version,
-            f"{RUN_TAG}alert_id": str(alert.id),
-            f"{RUN_TAG}metric": metric,
-            f"{RUN_TAG}live": json.dumps(live, separators=(",", ":"))[:500],
-            f"{RUN_TAG}reference": f"{report.reference:.4f}",
-            f"{RUN_TAG}feedback": ",".join(good_new)[:500],
-        },
-    )
-    return dg.SensorResult(run_requests=[request], asset_events=events, cursor=cursor_after)
+        events.append(_roll_back(spec, paths, store, champion, comparison, alert))
+    return alert, events
 
 
 def _previous_champion(store, model: str) -> str | None:

@@ -259,61 +259,79 @@ def judge_windows(
     others = len(joined) - len(mine)
     starts = window_starts(mine[time_column], width)
     chosen = sorted(set(starts) if touched is None else {pd.Timestamp(t) for t in touched})
-    windows = []
-    for start in chosen:
-        rows = mine[(starts == start).to_numpy()]
-        live = None
-        if len(rows):
-            live = live_metric(rows[OUTCOME].to_numpy(), rows[PREDICTION].to_numpy(), metric, classes)
-        judged = len(rows) >= min_rows
-        drop = None if live is None else reference - live
-        windows.append(
-            WindowScore(
-                start.isoformat(),
-                (start + pd.Timedelta(width)).isoformat(),
-                len(rows),
-                live,
-                drop,
-                judged,
-                judged and drop is not None and drop > tolerance,
-            )
-        )
-    report = dict(
+    windows = tuple(
+        _window_score(mine[(starts == start).to_numpy()], start, width, metric, classes, reference, tolerance, min_rows)
+        for start in chosen
+    )
+    verdict, reason = _verdict(windows, str(version), metric, reference, tolerance, min_rows, width, others)
+    return PerformanceReport(
         metric=metric,
         version=str(version),
         reference=float(reference),
         tolerance=float(tolerance),
         min_rows=min_rows,
         window=str(pd.Timedelta(width)),
-        windows=tuple(windows),
+        windows=windows,
         other_versions_rows=others,
+        verdict=verdict,
+        reason=reason,
     )
+
+
+def _window_score(
+    rows: pd.DataFrame,
+    start: pd.Timestamp,
+    width: timedelta,
+    metric: str,
+    classes: Sequence[Any],
+    reference: float,
+    tolerance: float,
+    min_rows: int,
+) -> WindowScore:
+    """One window's live metric and verdict: judged from ``min_rows`` labelled rows, dropped beyond ``tolerance``."""
+    live = live_metric(rows[OUTCOME].to_numpy(), rows[PREDICTION].to_numpy(), metric, classes) if len(rows) else None
+    judged = len(rows) >= min_rows
+    drop = None if live is None else reference - live
+    end = (start + pd.Timedelta(width)).isoformat()
+    return WindowScore(
+        start.isoformat(), end, len(rows), live, drop, judged, judged and drop is not None and drop > tolerance
+    )
+
+
+def _verdict(
+    windows: Sequence[WindowScore],
+    version: str,
+    metric: str,
+    reference: float,
+    tolerance: float,
+    min_rows: int,
+    width: timedelta,
+    others: int,
+) -> tuple[str, str]:
+    """``drop``, ``no-drop`` or ``not-enough-feedback`` over the windows, and the sentence that says why."""
     judged = [w for w in windows if w.judged]
     dropped = [w for w in judged if w.dropped]
     aside = f"; {others:,} labelled prediction(s) of other versions not counted" if others else ""
     if dropped:
         worst = max(dropped, key=lambda w: w.drop)
-        reason = (
+        return "drop", (
             f"live {metric} of champion v{version} dropped beyond its tolerance in {len(dropped)} of {len(judged)} "
             f"judged window(s): worst {worst.live:.4f} in the window from {worst.start} "
             f"({worst.rows:,} labelled rows), "
             f"{worst.drop:.4f} below the {reference:.4f} it was promoted with (tolerance {tolerance:g}){aside}"
         )
-        return PerformanceReport(**report, verdict="drop", reason=reason)
     if judged:
         worst = max(judged, key=lambda w: w.drop)
-        reason = (
+        return "no-drop", (
             f"no drop: live {metric} of champion v{version} within tolerance {tolerance:g} of {reference:.4f} in "
             f"{len(judged)} judged window(s) (lowest {worst.live:.4f}, {worst.rows:,} labelled rows){aside}"
         )
-        return PerformanceReport(**report, verdict="no-drop", reason=reason)
     most = max((w.rows for w in windows), default=0)
-    reason = (
+    return "not-enough-feedback", (
         f"not enough feedback: no window has {min_rows:,} labelled predictions of champion v{version} "
         f"(at most {most:,} in {len(windows)} window(s) of {pd.Timedelta(width)}); its live {metric} is shown but "
         f"too noisy to act on. Later outcomes for the same windows are judged together with these{aside}"
     )
-    return PerformanceReport(**report, verdict="not-enough-feedback", reason=reason)
 
 
 @dataclass(frozen=True)

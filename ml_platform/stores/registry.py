@@ -220,8 +220,6 @@ def register_candidate(
     Raises:
         ChampionMoved: the version was registered without an alias; re-run the graph to compare again.
     """
-    from mlflow.exceptions import MlflowException
-
     client = store.client()
     with store.lock(model):
         existing = _version_with_fingerprint(client, model, fingerprint)
@@ -236,32 +234,15 @@ def register_candidate(
                 + ("; it is the champion" if is_champion else "; it is not the champion and stays so"),
             )
         current = champion.version if champion else None
-        if not _registered_model_exists(client, model):
-            try:
-                client.create_registered_model(
-                    model, description=f"ml_platform model {model!r}; champion moves only through gates"
-                )
-            except MlflowException as error:
-                if error.error_code != "RESOURCE_ALREADY_EXISTS":
-                    raise
+        _ensure_registered_model(client, model)
         promoted_at = datetime.now(UTC).isoformat(timespec="seconds")
-        version_tags = {
-            **{k: _tag_value(v) for k, v in tags.items()},
-            f"{REGISTRY_TAG}fingerprint": fingerprint,
-            f"{REGISTRY_TAG}promoted_at": promoted_at,
-            f"{REGISTRY_TAG}previous_champion": current or "none",
-        }
         stale = None
         if current != compared_champion:
             stale = (
                 f"the candidate was compared with champion {_named(compared_champion)}, but the champion is now "
                 f"{_named(current)} (another run or a person moved it meanwhile)"
             )
-            version_tags.pop(f"{REGISTRY_TAG}promoted_at")
-            version_tags[NOT_PROMOTED] = _tag_value(f"{promoted_at}: {stale}")
-        elif not promote:
-            version_tags.pop(f"{REGISTRY_TAG}promoted_at")
-            version_tags[f"{REGISTRY_TAG}awaiting_approval_since"] = promoted_at
+        version_tags = _version_tags(tags, fingerprint, current, promoted_at, stale, promote)
         created = client.create_model_version(
             model, source=model_uri, run_id=run_id, tags=version_tags, model_id=_logged_model_id(model_uri)
         )
@@ -289,6 +270,39 @@ def register_candidate(
         f"; version {current} is previous-champion" if current else " (first champion)"
     )
     return Registration(version, True, current, note, CHAMPION)
+
+
+def _ensure_registered_model(client, model: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    if _registered_model_exists(client, model):
+        return
+    try:
+        client.create_registered_model(
+            model, description=f"ml_platform model {model!r}; champion moves only through gates"
+        )
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":  # created meanwhile by a concurrent run
+            raise
+
+
+def _version_tags(
+    tags: dict[str, Any], fingerprint: str, current: str | None, now: str, stale: str | None, promote: bool
+) -> dict[str, str]:
+    """A new version's tags: its evidence, and when it was promoted -- or why not (``stale``), or since when it
+    awaits approval (manual promotion)."""
+    version_tags = {
+        **{k: _tag_value(v) for k, v in tags.items()},
+        f"{REGISTRY_TAG}fingerprint": fingerprint,
+        f"{REGISTRY_TAG}previous_champion": current or "none",
+    }
+    if stale:
+        version_tags[NOT_PROMOTED] = _tag_value(f"{now}: {stale}")
+    elif promote:
+        version_tags[f"{REGISTRY_TAG}promoted_at"] = now
+    else:
+        version_tags[f"{REGISTRY_TAG}awaiting_approval_since"] = now
+    return version_tags
 
 
 def _version_with_fingerprint(client, model: str, fingerprint: str) -> str | None:
