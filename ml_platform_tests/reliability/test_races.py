@@ -26,10 +26,11 @@ import dagster as dg
 import pytest
 
 from ml_platform.errors import ChampionMoved
+from ml_platform.keys import CHAMPION
 from ml_platform.models import IRIS
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import Ledger
-from ml_platform.stores.registry import CHAMPION, NOT_PROMOTED, Registration, current_champion, register_candidate
+from ml_platform.stores.registry import NOT_PROMOTED, Registration, current_champion, register_candidate
 from ml_platform_tests.harness import Platform, failure_messages, unique_spec
 from ml_platform_tests.reliability.conftest import assert_promises, registered_versions
 
