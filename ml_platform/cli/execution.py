@@ -48,6 +48,7 @@ class RunOutcome:
     failures: list[str] = field(default_factory=list)
     evidence_failure: bool = False
     outputs: dict[str, Any] = field(default_factory=dict)
+    full_log: str = ""  # where the run's whole event log, stack traces included, can be read
 
     @property
     def exit_code(self) -> ExitCode:
@@ -105,7 +106,7 @@ def execute(
 
 
 def _outcome(model: str, result) -> RunOutcome:
-    outcome = RunOutcome(model, result.run_id, result.success)
+    outcome = RunOutcome(model, result.run_id, result.success, full_log=f"ml-platform logs {result.run_id}")
     for evaluation in result.get_asset_check_evaluations():
         table = evaluation.metadata.get("gate")
         outcome.gates.append(

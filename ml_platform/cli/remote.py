@@ -86,6 +86,7 @@ def execute_remote(spec, url: str, timeout: float) -> RunOutcome:
             raise ConnectionError(f"the Dagster webserver at {url} is unreachable: {error}") from error
         raise ValueError(f"the Dagster deployment at {url} refused the run: {error}") from error
     outcome = RunOutcome(spec.name, run_id, status == "SUCCESS", outputs={"dagster_status": status})
+    outcome.full_log = f"{url.rstrip('/')}/runs/{run_id}"  # the deployment's run page
     _read_events(f"{url.rstrip('/')}/graphql", outcome)
     return outcome
 

@@ -20,6 +20,8 @@ from ml_platform.cli.exit_codes import ExitCode, classify
 
 @dataclass
 class StageReport:
+    """What one command found: the verdict, the gates it judged, and the facts a later job needs."""
+
     stage: str
     model: str
     exit_code: ExitCode = ExitCode.PASSED
@@ -42,7 +44,7 @@ class StageReport:
         self.failures += outcome.failures
         self.outputs.update({"dagster_run_id": outcome.run_id, **outcome.outputs})
         if outcome.exit_code != ExitCode.PASSED:
-            self.outputs["full_log"] = f"ml-platform logs {outcome.run_id}"
+            self.outputs["full_log"] = outcome.full_log
 
 
 def run_command(stage: str, model: str, body: Callable[[StageReport], None], as_json: bool = False,
