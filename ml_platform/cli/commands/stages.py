@@ -173,9 +173,11 @@ def _run_training(spec, args: argparse.Namespace, report: StageReport) -> None:
 def _decide_retraining(spec, args: argparse.Namespace, report: StageReport) -> None:
     """Retrain when forced, when there is no champion, when the data moved on, or when it drifted.
 
-    The landing files' snapshot id is computed without writing a snapshot (it is their content hash).
+    The rules are ``ml_platform.rules.retraining``'s, as the sensors and the schedule apply them. The
+    landing files' snapshot id is computed without writing a snapshot (it is their content hash).
     Drift is measured against the champion's training snapshot when that snapshot is on this machine.
     """
+    from ml_platform.rules.retraining import ChampionFacts, Observed, decide_retraining
     from ml_platform.stores.registry import current_champion
     from ml_platform.stores.snapshot import content_id, read_landing
 
@@ -183,23 +185,15 @@ def _decide_retraining(spec, args: argparse.Namespace, report: StageReport) -> N
     frame, _ = read_landing(spec.landing_path(paths.home), spec.name)
     snapshot_id = content_id(frame)
     champion = current_champion(_store(paths), spec.name)
-    champion_snapshot = champion.tags.get("ml_platform.snapshot_id") if champion else None
-    reasons = []
-    if args.force_retrain:
-        reasons.append("forced (force_retrain)")
-    if champion is None:
-        reasons.append("there is no champion yet")
-    elif champion_snapshot != snapshot_id:
-        reasons.append(
-            f"new data: snapshot {snapshot_id[:12]} differs from the champion's {str(champion_snapshot)[:12]}"
-        )
-    drift = _drift(spec, paths, champion_snapshot, frame) if champion_snapshot else {"evaluated": False}
-    if drift.get("drifted"):
-        reasons.append(f"drift: {drift['reason']}")
+    champion_snapshot = champion.tags.get(f"{REGISTRY_TAG}snapshot_id") if champion else None
+    drift, measured = _drift(spec, paths, champion_snapshot, frame)
+    facts = ChampionFacts(champion.version, champion_snapshot) if champion else None
+    observed = Observed(facts, forced=args.force_retrain, snapshot_id=snapshot_id, drift=measured)
+    decided = decide_retraining(spec, observed)
     report.outputs.update(
         {
-            "retrain": bool(reasons),
-            "reasons": reasons or ["the champion was trained on this very snapshot and nothing drifted"],
+            "retrain": decided.retrain,
+            "reasons": list(decided.reasons),
             "snapshot_id": snapshot_id,
             "champion_version": champion.version if champion else None,
             "champion_snapshot_id": champion_snapshot,
@@ -208,32 +202,19 @@ def _decide_retraining(spec, args: argparse.Namespace, report: StageReport) -> N
     )
 
 
-def _drift(spec, paths, champion_snapshot: str, batch) -> dict[str, Any]:
-    """The drift verdict from ``ml_platform.rules.drift``, or why it was not evaluated."""
+def _drift(spec, paths, champion_snapshot: str | None, batch) -> tuple[dict[str, Any], Any]:
+    """The drift report (``ml_platform.rules.retraining``) with its summary, or why it was not evaluated."""
+    from ml_platform.rules.retraining import measure_monitored_drift
     from ml_platform.stores.snapshot import load_snapshot
 
-    monitoring = getattr(spec, "monitoring", None)
-    if monitoring is None:
-        return {"evaluated": False, "reason": "the spec declares no monitoring rules"}
+    if not champion_snapshot:
+        return {"evaluated": False}, None
     if not (paths.snapshots(spec.name) / champion_snapshot).is_dir():
-        return {
-            "evaluated": False,
-            "reason": f"the champion's snapshot {champion_snapshot[:12]} is not on this machine: "
-            "decided on new data only",
-        }
-    from ml_platform.rules.drift import measure_drift
-
+        reason = f"the champion's snapshot {champion_snapshot[:12]} is not on this machine: decided on new data only"
+        return {"evaluated": False, "reason": reason}, None
     _, reference = load_snapshot(paths.snapshots(spec.name), champion_snapshot)
-    drift = measure_drift(
-        reference,
-        batch,
-        list(spec.monitored_features),
-        thresholds=monitoring.feature_thresholds,
-        default_threshold=monitoring.psi_threshold,
-        min_batch_rows=monitoring.min_batch_rows,
-        drift_share=monitoring.drift_share,
-    )
-    return {"evaluated": True, "drifted": drift.drifted, "reason": drift.reason, "psi": drift.scores()}
+    drift = measure_monitored_drift(spec, reference, batch)
+    return {"evaluated": True, "drifted": drift.drifted, "reason": drift.reason, "psi": drift.scores()}, drift
 
 
 def _move_staging_or_production(spec, args: argparse.Namespace, report: StageReport) -> None:
