@@ -4,6 +4,14 @@ In-process execution is the platform-wide default: the multiprocess executor sta
 per step and re-imports pandas, scikit-learn and MLflow in each (seconds per step on two cores), and
 steps of one model's graph run one after another anyway. One process also means one MLflow SQLite
 migration, never two racing.
+
+What the Dagster UI's global lineage page shows: each model as two asset groups. ``<model>`` holds
+exactly the lifecycle job's four assets, so the group's "Materialize assets" launches one lifecycle
+run. ``<model>_serving`` holds what happens to the model in service: ``batch_predictions`` (one
+dynamic partition per scoring file, materialized by the scoring sensor) and the ``decisions`` ledger
+(observed, never materialized). The page's own "Materialize all (N)…" covers every model and every
+scoring batch, and the batches are partitioned, so Dagster answers it with its partition dialog
+("Launch backfill") rather than a run; its trailing "…" says as much before the click.
 """
 
 import dagster as dg

@@ -111,12 +111,19 @@ def record_registration(context, paths: PlatformPaths, spec: ModelSpec, registra
 
 
 def monitoring_definitions(spec: ModelSpec) -> dg.Definitions:
-    """The model's ``decisions`` asset (observed, never computed: its records come from the ledger)."""
+    """The model's ``decisions`` asset (observed, never computed: its records come from the ledger).
+
+    It sits in ``<model>_serving`` beside the scoring batches, not in the model's own group: the UI
+    refuses to materialize a group that holds an asset it cannot materialize ("One or more external
+    assets are selected"), and the model's group is meant to be exactly its lifecycle job, launched
+    as one run from the group's menu on the global lineage page.
+    """
+    keys = ModelKeys(spec.name)
     return dg.Definitions(
         assets=[
             dg.AssetSpec(
-                ModelKeys(spec.name).decisions,
-                group_name=ModelKeys(spec.name).group,
+                keys.decisions,
+                group_name=keys.serving_group,
                 kinds={"sqlite"},
                 description=f"The decision ledger of {spec.name!r}: every retraining judgment (retrain, no-op, "
                 "no decision) and every gate outcome (promoted, held, rejected, rolled back), with reasons, scores "

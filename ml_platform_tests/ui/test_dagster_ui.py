@@ -1,9 +1,16 @@
 """The conversion model through the Dagster UI, as a person uses it, in a real browser.
 
-One story, because each step builds on the one before: open the model's asset graph, "Materialize
-all", watch the run succeed with every gate passed and the evidence figures rendered; then land a
-one-region partial export, materialize again, and watch the run fail on ``has_every_segment`` with
-nothing downstream materialized. Screenshots of every step go to test-artifacts/ui/.
+First the global lineage page, where every model shows as two groups: ``<model>``, exactly the
+lifecycle job's four assets, and ``<model>_serving``, the scoring batches (one partition per file)
+and the decision ledger. Its "Materialize all (N)…" spans every model *and* every scoring batch, so
+Dagster asks for partitions (its trailing "…" says so) instead of launching a run; a person runs one
+model's lifecycle from that model's group, as one run.
+
+Then one story, because each step builds on the one before: materialize the model's group from the
+global page, watch the run succeed with every gate passed, its numbers beside each check and the
+evidence figures rendered; then land a one-region partial export, "Materialize all" on the model's
+own graph, and watch the run fail on ``has_every_segment`` with nothing downstream materialized.
+Screenshots of every step go to test-artifacts/ui/.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import time
 
 import pytest
 
-from ml_platform.models import CONVERSION
+from ml_platform.keys import LIFECYCLE_ASSETS, ModelKeys
+from ml_platform.models import CONVERSION, SPECS
 from ml_platform.models.conversion.demo_data import generate
 from ml_platform.rules import contracts, policy
 from ml_platform_tests.ui.conftest import ARTIFACTS, DEMO_ROWS, LOCATION
@@ -22,7 +30,9 @@ pytestmark = pytest.mark.timeout(900)
 
 MODEL = CONVERSION.name
 GRAPH = f"/locations/{LOCATION}/asset-groups/{MODEL}/lineage"
-ASSETS = ("dataset_snapshot", "validated_features", "candidate_model", "registry_entry")
+GLOBAL_GRAPH = "/asset-groups"
+ASSETS = LIFECYCLE_ASSETS
+MATERIALIZABLE = len(SPECS) * (len(LIFECYCLE_ASSETS) + 1)  # each model's lifecycle and its batch_predictions
 DOWNSTREAM = ASSETS[1:]
 CHECKS = {
     "dataset_snapshot": len(contracts.snapshot_gate_names(CONVERSION)),
@@ -61,8 +71,13 @@ def open_graph(page, base: str):
 
 
 def materialize_all(page, base: str, screenshot: str) -> str:
-    """Click "Materialize all" on the model's graph; the run id from the "Launched run" toast."""
+    """Click "Materialize all" on the model's graph; the run id."""
     open_graph(page, base).click()
+    return launched_run(page, screenshot)
+
+
+def launched_run(page, screenshot: str) -> str:
+    """The run id from the "Launched run" toast, which links to the run."""
     toast = page.get_by_text(re.compile(r"Launched run"))
     toast.wait_for(timeout=60_000)
     shoot(page, screenshot)
@@ -70,6 +85,41 @@ def materialize_all(page, base: str, screenshot: str) -> str:
     run_id = href.rsplit("/", 1)[-1]
     assert toast.inner_text().strip().endswith(run_id[:8]), toast.inner_text()
     return run_id
+
+
+def group_node(page, group: str):
+    """A (collapsed) group's box on the global lineage page."""
+    return page.locator("foreignObject.group > div").filter(has=page.get_by_text(group, exact=True))
+
+
+def open_global_graph(page, base: str):
+    page.goto(base + GLOBAL_GRAPH)
+    materialize = page.get_by_role("button", name=re.compile(r"Materialize all"))
+    materialize.wait_for(timeout=120_000)
+    for spec in SPECS:
+        group_node(page, ModelKeys(spec.name).group).wait_for()
+        group_node(page, ModelKeys(spec.name).serving_group).wait_for()
+    return materialize
+
+
+def materialize_group_from_global_graph(page, base: str, screenshot: str) -> str:
+    """Right-click the model's group on the global page, "Materialize assets (4)"; the run id."""
+    open_global_graph(page, base)
+    group_node(page, ModelKeys(MODEL).group).click(button="right")
+    page.get_by_role("menuitem", name=f"Materialize assets ({len(LIFECYCLE_ASSETS)})").click()
+    return launched_run(page, screenshot)
+
+
+def run_ids(dagster_ui) -> list[str]:
+    query = "{ runsOrError { ... on Runs { results { runId } } } }"
+    return [run["runId"] for run in dagster_ui.graphql(query)["runsOrError"]["results"]]
+
+
+def metadata_row(page, key: str) -> str:
+    """The text of a metadata table's row for ``key`` (key and value, whitespace between)."""
+    row = page.get_by_role("row").filter(has=page.get_by_text(key, exact=True)).first
+    row.wait_for()
+    return row.inner_text().strip()
 
 
 def run_status(page, base: str, run_id: str) -> str:
@@ -112,6 +162,34 @@ def page(browser, request):
     page.close()
 
 
+def test_the_global_page_asks_for_partitions_for_everything_and_offers_each_lifecycle_as_one_run(dagster_ui, page):
+    base = dagster_ui.url
+    materialize = open_global_graph(page, base)
+    dismiss_first_visit_dialog(page)
+    shoot(page, "00-global-graph")
+    launched_before = run_ids(dagster_ui)
+
+    # "Materialize all" spans every lifecycle and every scoring batch: Dagster asks for partitions.
+    assert materialize.inner_text().strip() == f"Materialize all ({MATERIALIZABLE})…"
+    materialize.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text(f"Launch runs to materialize {MATERIALIZABLE} assets").wait_for()
+    dialog.get_by_text(re.compile(r"different partition definitions")).wait_for()
+    assert dialog.get_by_role("button", name="Launch backfill").count() == 1
+    shoot(page, "00-global-materialize-all-asks-for-partitions")
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="hidden")
+
+    # A model's group is exactly its lifecycle: its menu materializes those assets, nothing else.
+    group_node(page, ModelKeys(MODEL).group).click(button="right")
+    menu = page.get_by_role("menu")
+    menu.get_by_role("menuitem", name=f"Materialize assets ({len(LIFECYCLE_ASSETS)})").wait_for()
+    shoot(page, "00-global-group-menu")
+    page.keyboard.press("Escape")
+    menu.wait_for(state="hidden")
+    assert run_ids(dagster_ui) == launched_before  # looking launched nothing
+
+
 def test_materialize_in_the_ui_then_a_partial_export_is_blocked(dagster_ui, page):
     base = dagster_ui.url
 
@@ -120,8 +198,9 @@ def test_materialize_in_the_ui_then_a_partial_export_is_blocked(dagster_ui, page
     dismiss_first_visit_dialog(page)
     shoot(page, "01-graph")
 
-    # 2. Materialize all: the run succeeds.
-    first_run = materialize_all(page, base, "02-launched")
+    # 2. The model's group, materialized from the global page: one run, and it succeeds.
+    first_run = materialize_group_from_global_graph(page, base, "02-launched")
+    assert run_ids(dagster_ui) == [first_run]
     status = run_status(page, base, first_run)
     shoot(page, "03-run-succeeded")
     assert status == "Success", f"run {first_run} ended {status}; server log:\n{dagster_ui.log_tail()}"
@@ -134,6 +213,12 @@ def test_materialize_in_the_ui_then_a_partial_export_is_blocked(dagster_ui, page
         succeeded = page.get_by_text("Succeeded", exact=True)
         assert succeeded.count() == count, f"{asset}: {succeeded.count()} of {count} checks show Succeeded"
         assert page.get_by_text("Failed", exact=True).count() == 0
+    page.goto(f"{base}/assets/{MODEL}/dataset_snapshot?view=checks")
+    page.get_by_text("has_enough_rows", exact=True).first.click()
+    assert re.fullmatch(rf"rows\s+{DEMO_ROWS}", metadata_row(page, "rows"))  # the numbers, not behind Markdown
+    assert re.fullmatch(rf"rows\.threshold\s+{CONVERSION.min_rows}", metadata_row(page, "rows.threshold"))
+    page.get_by_text("Plots", exact=True).first.wait_for()
+    shoot(page, "04-check-numbers-has-enough-rows")
     open_graph(page, base)
     for count in CHECKS.values():
         page.get_by_text(f"{count} / {count} Passed").wait_for()
@@ -161,7 +246,7 @@ def test_materialize_in_the_ui_then_a_partial_export_is_blocked(dagster_ui, page
         old.unlink()
     generate(rows=DEMO_ROWS, seed=1, days=2, regions=("us-east",)).to_csv(landing / "export.csv", index=False)
 
-    # 6. Materialize all again: the run fails on has_every_segment and stops there.
+    # 6. Materialize all on the model's own graph: the run fails on has_every_segment and stops there.
     second_run = materialize_all(page, base, "07-launched-partial")
     status = run_status(page, base, second_run)
     assert status == "Failure", f"run {second_run} on a partial export ended {status}"
@@ -178,6 +263,11 @@ def test_materialize_in_the_ui_then_a_partial_export_is_blocked(dagster_ui, page
     page.get_by_text(f"Checks ({CHECKS['dataset_snapshot']})").wait_for()
     page.get_by_text("has_every_segment", exact=True).first.click()
     page.get_by_text(re.compile(r"has_every_segment failed on dataset_snapshot")).first.wait_for()
+    share = "region 'eu-west' share"
+    assert re.fullmatch(rf"{share}\s+0(\.0*)?", metadata_row(page, share)), metadata_row(page, share)
+    minimum = CONVERSION.segments.min_share["eu-west"]
+    threshold = metadata_row(page, f"{share}.threshold")
+    assert re.fullmatch(rf"{share}\.threshold\s+{re.escape(str(minimum))}", threshold), threshold
     shoot(page, "10-check-has-every-segment-failed")
 
     open_graph(page, base)
