@@ -20,7 +20,8 @@ PREPARE = """
 import sys
 from pathlib import Path
 from ml_platform.demo import write_demo_data
-from ml_platform.settings import PlatformPaths, ensure_dagster_home, ensure_mlflow_store
+from ml_platform.settings import PlatformPaths, ensure_dagster_home
+from ml_platform.stores.registry import ensure_mlflow_store
 import dagster as dg
 paths = PlatformPaths(Path(sys.argv[1]))
 write_demo_data(sys.argv[2], rows=int(sys.argv[3]), seed=0, paths=paths)

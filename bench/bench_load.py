@@ -92,7 +92,8 @@ def _prepare(home: Path) -> None:
     import dagster as dg
 
     from ml_platform.models.conversion.demo_data import generate
-    from ml_platform.settings import PlatformPaths, ensure_mlflow_store
+    from ml_platform.settings import PlatformPaths
+    from ml_platform.stores.registry import ensure_mlflow_store
 
     paths = PlatformPaths(home)
     ensure_mlflow_store(paths)

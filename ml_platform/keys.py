@@ -99,6 +99,16 @@ class ModelKeys:
         return f"{self.dagster_name}_lifecycle"
 
     @property
+    def data_gates_job(self) -> str:
+        """The CI stage ``check-data``'s job: the snapshot and its gates, nothing downstream."""
+        return f"{self.dagster_name}_data_gates"
+
+    @property
+    def experiment(self) -> str:
+        """The MLflow experiment holding the model's training runs."""
+        return f"ml_platform/{self.model}"
+
+    @property
     def snapshot_gates(self) -> str:
         return f"{self.dagster_name}_snapshot_gates"
 

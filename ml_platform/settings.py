@@ -114,16 +114,6 @@ def ensure_dagster_home(paths: PlatformPaths) -> Path:
     return home
 
 
-def ensure_mlflow_store(paths: PlatformPaths) -> None:
-    """Create and migrate the MLflow store once, before steps that might do it at the same time.
-
-    Two processes migrating a fresh SQLite store at once fail with "duplicate column name".
-    """
-    from ml_platform.stores.registry import Store
-
-    Store.from_paths(paths).client().search_experiments(max_results=1)
-
-
 def postgres_instance_yaml(default: Path) -> str:
     """The embedded instance config with Dagster's storage on ``ML_PLATFORM_POSTGRES_URL``.
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ml_platform.cli.exit_codes import ExitCode
-from ml_platform.settings import PlatformPaths, ensure_dagster_home, ensure_mlflow_store
+from ml_platform.settings import PlatformPaths, ensure_dagster_home
+from ml_platform.stores.registry import ensure_mlflow_store
 
 # Materialization metadata a later command needs (a CI job's outputs, the summary's registry note).
 REPORTED_METADATA = ("snapshot_id", "features_id", "mlflow_run_id", "version", "promoted", "note")

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ml_platform.errors import ChampionMoved, PromotionBlocked
-from ml_platform.keys import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, REGISTRY_TAG
+from ml_platform.keys import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, REGISTRY_TAG, ModelKeys
 from ml_platform.rules.policy import unpassed_gates
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ class Store:
         from mlflow.exceptions import MlflowException
 
         client = self.client()
-        name = f"ml_platform/{model}"
+        name = ModelKeys(model).experiment
         experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
@@ -126,6 +126,14 @@ class Store:
             if experiment is None:
                 raise
             return experiment.experiment_id
+
+
+def ensure_mlflow_store(paths: PlatformPaths) -> None:
+    """Create and migrate the MLflow store once, before steps that might do it at the same time.
+
+    Two processes migrating a fresh SQLite store at once fail with "duplicate column name".
+    """
+    Store.from_paths(paths).client().search_experiments(max_results=1)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def _free_port() -> int:
 @pytest.fixture
 def deployment(home, tmp_path):
     """``dagster dev`` on this test's platform home, in its own process group; its URL once loaded."""
-    from ml_platform.settings import ensure_mlflow_store
+    from ml_platform.stores.registry import ensure_mlflow_store
 
     paths = PlatformPaths(home)
     ensure_dagster_home(paths)

@@ -96,7 +96,7 @@ def _create_mlflow_store(paths: PlatformPaths) -> None:
     """Create and migrate the store before any run can, without moving this process's MLflow URIs."""
     import mlflow
 
-    from ml_platform.settings import ensure_mlflow_store
+    from ml_platform.stores.registry import ensure_mlflow_store
 
     tracking, registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     try:

@@ -133,7 +133,8 @@ def _stage(stage: str, args: argparse.Namespace, body) -> int:
 
 
 def _paths():
-    from ml_platform.settings import PlatformPaths, ensure_dagster_home, ensure_mlflow_store
+    from ml_platform.settings import PlatformPaths, ensure_dagster_home
+    from ml_platform.stores.registry import ensure_mlflow_store
 
     paths = PlatformPaths.from_environment()
     ensure_dagster_home(paths)
@@ -150,7 +151,7 @@ def _store(paths):
 def _run_data_gates(spec, args: argparse.Namespace, report: StageReport) -> None:
     from ml_platform.cli.execution import execute
 
-    report.absorb(execute(spec, f"{ModelKeys(spec.name).dagster_name}_data_gates", DATA_ASSETS))
+    report.absorb(execute(spec, ModelKeys(spec.name).data_gates_job, DATA_ASSETS))
 
 
 def _run_training(spec, args: argparse.Namespace, report: StageReport) -> None:
@@ -225,7 +226,7 @@ def _move_staging_or_production(spec, args: argparse.Namespace, report: StageRep
     waited for staging. Either refuses a version whose recorded gates are not all "passed".
     """
     from ml_platform.errors import PromotionBlocked
-    from ml_platform.stores.registry import current_champion
+    from ml_platform.stores.registry import current_champion, gate_problems
 
     store = _store(_paths())
     client = store.client()
@@ -242,13 +243,12 @@ def _move_staging_or_production(spec, args: argparse.Namespace, report: StageRep
             f"promote {spec.name!r} to {args.target}: version {version} does not hold the {source_alias!r} alias "
             f"(version {holder or 'none'} does); only the {source_alias} may move to {args.target}"
         )
-    details = client.get_model_version(spec.name, version)
-    gates = json.loads(details.tags.get(f"{REGISTRY_TAG}gates", "{}"))
-    unpassed = sorted(name for name, verdict in gates.items() if verdict != "passed")
-    if not gates or unpassed:
+    tags = dict(client.get_model_version(spec.name, version).tags)
+    problems = gate_problems(tags)
+    if problems:
         raise PromotionBlocked(
-            f"promote {spec.name!r} version {version} to {args.target}: its recorded gates are "
-            f"{'missing' if not gates else 'not all passed: ' + ', '.join(unpassed)}; it cannot be promoted"
+            f"promote {spec.name!r} version {version} to {args.target}: its recorded gates do not all pass "
+            f"({'; '.join(problems)}); it cannot be promoted"
         )
     previous = _alias_version(client, spec.name, args.target)
     if previous == version:
@@ -268,7 +268,7 @@ def _move_staging_or_production(spec, args: argparse.Namespace, report: StageRep
     report.gates = [
         {"asset": f"{spec.name}/{name.partition(':')[0]}", "check": name.partition(":")[2], "passed": True,
          "description": f"recorded as {verdict} on version {version}"}
-        for name, verdict in sorted(gates.items())
+        for name, verdict in sorted(json.loads(tags[f"{REGISTRY_TAG}gates"]).items())
     ]  # fmt: skip
     report.outputs.update(
         {

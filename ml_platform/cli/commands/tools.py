@@ -55,9 +55,9 @@ def _dev(args: argparse.Namespace) -> NoReturn:
         PROJECT_ROOT,
         PlatformPaths,
         ensure_dagster_home,
-        ensure_mlflow_store,
         redacted,
     )
+    from ml_platform.stores.registry import ensure_mlflow_store
 
     dagster = find_tool("dagster")
     paths = PlatformPaths.from_environment()
