@@ -205,7 +205,33 @@ def test_materialize_in_the_ui_then_a_partial_export_is_blocked(dagster_ui, page
     shoot(page, "03-run-succeeded")
     assert status == "Success", f"run {first_run} ended {status}; server log:\n{dagster_ui.log_tail()}"
 
-    # 3. Every gate passed, as each asset's checks tab and the graph's nodes show.
+    # 3. Every gate passed, as each asset's checks tab and the graph's nodes show, with its numbers.
+    see_every_gate_passed(page, base)
+
+    # 4. The candidate's evidence renders in the UI: the confusion matrix and the per-segment chart.
+    see_evidence_figures(page, base, dagster_ui.paths.home)
+    first_materializations = latest_materialization_runs(dagster_ui)
+    assert set(first_materializations.values()) == {first_run}
+
+    # 5. A partial export lands: one region, two days.
+    landing = dagster_ui.paths.home / "landing" / MODEL
+    for old in landing.iterdir():
+        old.unlink()
+    generate(rows=DEMO_ROWS, seed=1, days=2, regions=("us-east",)).to_csv(landing / "export.csv", index=False)
+
+    # 6. Materialize all on the model's own graph: the run fails on has_every_segment and stops there.
+    second_run = materialize_all(page, base, "07-launched-partial")
+    status = run_status(page, base, second_run)
+    assert status == "Failure", f"run {second_run} on a partial export ended {status}"
+    see_run_stopped_by_has_every_segment(page, base)
+
+    # Nothing downstream of the failed gate was materialized by the second run.
+    second_materializations = latest_materialization_runs(dagster_ui)
+    assert second_materializations["dataset_snapshot"] == second_run
+    assert {asset: second_materializations[asset] for asset in DOWNSTREAM} == dict.fromkeys(DOWNSTREAM, first_run)
+
+
+def see_every_gate_passed(page, base: str) -> None:
     for asset, count in CHECKS.items():
         page.goto(f"{base}/assets/{MODEL}/{asset}?view=checks")
         page.get_by_text(f"Checks ({count})").wait_for()
@@ -224,7 +250,8 @@ def test_materialize_in_the_ui_then_a_partial_export_is_blocked(dagster_ui, page
         page.get_by_text(f"{count} / {count} Passed").wait_for()
     shoot(page, "05-graph-gates-passed")
 
-    # 4. The candidate's evidence renders in the UI: the confusion matrix and the per-segment chart.
+
+def see_evidence_figures(page, base: str, home) -> None:
     page.goto(f"{base}/assets/{MODEL}/candidate_model")
     page.get_by_role("row").filter(has=page.get_by_text("mlflow_run", exact=True)).first.wait_for()
     assert page.get_by_text(re.compile(r"^http://127\.0\.0\.1:5000/#/experiments/\d+/runs/[0-9a-f]{32}$")).count()
@@ -233,23 +260,13 @@ def test_materialize_in_the_ui_then_a_partial_export_is_blocked(dagster_ui, page
         assert image.evaluate("img => img.complete && img.naturalWidth") > 100, f"{key} did not render"
         shoot(page, f"06-evidence-{key}")
         page.get_by_role("button", name="Close").click()
-    home = dagster_ui.paths.home
     for figure in ("confusion_matrix.png", "segment_f1.png"):
         assert len(list((home / "evidence" / MODEL).glob(f"*/{figure}"))) == 1, f"{figure} not kept beside the evidence"
         assert len(list((home / "mlartifacts").glob(f"**/evaluation/{figure}"))) == 1, f"{figure} not logged to MLflow"
-    first_materializations = latest_materialization_runs(dagster_ui)
-    assert set(first_materializations.values()) == {first_run}
 
-    # 5. A partial export lands: one region, two days.
-    landing = home / "landing" / MODEL
-    for old in landing.iterdir():
-        old.unlink()
-    generate(rows=DEMO_ROWS, seed=1, days=2, regions=("us-east",)).to_csv(landing / "export.csv", index=False)
 
-    # 6. Materialize all on the model's own graph: the run fails on has_every_segment and stops there.
-    second_run = materialize_all(page, base, "07-launched-partial")
-    status = run_status(page, base, second_run)
-    assert status == "Failure", f"run {second_run} on a partial export ended {status}"
+def see_run_stopped_by_has_every_segment(page, base: str) -> None:
+    """On the failed run's page, then on the check's page (with its numbers), then on the graph."""
     page.get_by_text("Errored (1)").wait_for()
     shoot(page, "08-run-failed")
     registry_step = f"{CONVERSION.dagster_name}__registry_entry"
@@ -274,8 +291,3 @@ def test_materialize_in_the_ui_then_a_partial_export_is_blocked(dagster_ui, page
     shoot(page, "11-graph-blocked")
     snapshot_gates = CHECKS["dataset_snapshot"]
     page.get_by_text(f"{snapshot_gates - 1} / {snapshot_gates} Passed").wait_for()  # all but has_every_segment
-
-    # Nothing downstream of the failed gate was materialized by the second run.
-    second_materializations = latest_materialization_runs(dagster_ui)
-    assert second_materializations["dataset_snapshot"] == second_run
-    assert {asset: second_materializations[asset] for asset in DOWNSTREAM} == dict.fromkeys(DOWNSTREAM, first_run)
