@@ -49,8 +49,8 @@ def spec():
 def _definitions(home: Path):
     import dagster as dg
 
+    from ml_platform.defs.decisions import decisions_definitions
     from ml_platform.defs.factory import model_definitions
-    from ml_platform.defs.monitoring import monitoring_definitions
     from ml_platform.defs.resources import default_resources
     from ml_platform.defs.triggers import trigger_definitions
     from ml_platform.settings import PlatformPaths
@@ -58,7 +58,7 @@ def _definitions(home: Path):
     model = spec()
     return dg.Definitions.merge(
         model_definitions(model),
-        monitoring_definitions(model),
+        decisions_definitions(model),
         trigger_definitions(model),
         dg.Definitions(resources=default_resources(PlatformPaths(home))),
     )

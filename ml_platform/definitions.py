@@ -16,8 +16,8 @@ scoring batch, and the batches are partitioned, so Dagster answers it with its p
 
 import dagster as dg
 
+from ml_platform.defs.decisions import decisions_definitions
 from ml_platform.defs.factory import model_definitions
-from ml_platform.defs.monitoring import monitoring_definitions
 from ml_platform.defs.resources import default_resources
 from ml_platform.defs.scoring import scoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
@@ -29,7 +29,7 @@ def build_definitions(paths: PlatformPaths | None = None) -> dg.Definitions:
     """All models on one platform home (default: the one the environment names)."""
     return dg.Definitions.merge(
         *(model_definitions(spec) for spec in SPECS),
-        *(monitoring_definitions(spec) for spec in SPECS),
+        *(decisions_definitions(spec) for spec in SPECS),
         *(trigger_definitions(spec) for spec in SPECS),
         *(scoring_definitions(spec) for spec in SPECS),
         dg.Definitions(resources=default_resources(paths), executor=dg.in_process_executor),

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from ml_platform.defs.decisions import record
 from ml_platform.defs.gating import INFRASTRUCTURE_RETRY, evidence_failures
-from ml_platform.defs.monitoring import record
 from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.defs.triggers import Watched, hold_back, model_sensor, run_request
 from ml_platform.keys import BATCH_PREDICTIONS, MODEL_TAG, PREVIOUS_CHAMPION, REGISTRY_TAG, RUN_TAG, ModelKeys

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_platform.defs.monitoring import record
+from ml_platform.defs.decisions import record
 from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.keys import DECISION_TAG, MODEL_TAG, REGISTRY_TAG, RUN_TAG, TRIGGER_TAG, ModelKeys
 from ml_platform.rules.retraining import (

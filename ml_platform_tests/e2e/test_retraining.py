@@ -6,8 +6,8 @@ import dagster as dg
 import pytest
 
 from ml_platform.cli import main
+from ml_platform.defs.decisions import decisions_definitions
 from ml_platform.defs.factory import model_definitions
-from ml_platform.defs.monitoring import monitoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
 from ml_platform.models.conversion.demo_data import generate
 from ml_platform.stores.ledger import Ledger
@@ -24,7 +24,7 @@ WEAK = {"max_iter": 5, "max_depth": 1, "learning_rate": 0.5, "early_stopping": F
 def definitions(platform) -> dg.Definitions:
     return dg.Definitions.merge(
         model_definitions(platform.spec),
-        monitoring_definitions(platform.spec),
+        decisions_definitions(platform.spec),
         trigger_definitions(platform.spec),
         dg.Definitions(resources=platform.resources(), executor=dg.in_process_executor),
     )

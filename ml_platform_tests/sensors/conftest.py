@@ -14,8 +14,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from ml_platform.defs.decisions import decisions_definitions
 from ml_platform.defs.factory import model_definitions
-from ml_platform.defs.monitoring import monitoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
 from ml_platform.models import CONVERSION
 from ml_platform.models.conversion.demo_data import generate
@@ -76,7 +76,7 @@ class Watcher:
         platform = Platform(self.spec, self.paths, self.instance, self.store)
         return dg.Definitions.merge(
             model_definitions(self.spec),
-            monitoring_definitions(self.spec),
+            decisions_definitions(self.spec),
             trigger_definitions(self.spec),
             dg.Definitions(resources=platform.resources()),
         )

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from ml_platform.cli import main
+from ml_platform.defs.decisions import decisions_definitions
 from ml_platform.defs.factory import model_definitions
-from ml_platform.defs.monitoring import monitoring_definitions
 from ml_platform.defs.scoring import scoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
 from ml_platform.keys import ModelKeys
@@ -50,7 +50,7 @@ class Live:
     def definitions(self) -> dg.Definitions:
         return dg.Definitions.merge(
             model_definitions(self.spec),
-            monitoring_definitions(self.spec),
+            decisions_definitions(self.spec),
             trigger_definitions(self.spec),
             scoring_definitions(self.spec),
             dg.Definitions(resources=self.platform.resources()),

@@ -58,7 +58,7 @@ def _record(paths, decision) -> None:
     """Append to the ledger and show the record on ``<model>/decisions`` in Dagster."""
     import dagster as dg
 
-    from ml_platform.defs.monitoring import record
+    from ml_platform.defs.decisions import record
     from ml_platform.settings import ensure_dagster_home
 
     recorded, event = record(paths, decision)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from ml_platform.defs.decisions import record_gate_failures
 from ml_platform.defs.gating import (
     INFRASTRUCTURE_RETRY,
     MLFLOW_RUN_ID,
@@ -19,7 +20,6 @@ from ml_platform.defs.gating import (
     require_gates,
     upstream_gates,
 )
-from ml_platform.defs.monitoring import record_gate_failures
 from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.keys import CANDIDATE, ModelKeys
 from ml_platform.rules.spec import ModelSpec, model_gate_names

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ml_platform.defs.decisions import record_gate_failures
 from ml_platform.defs.gating import (
     FEATURES_ID,
     INFRASTRUCTURE_RETRY,
@@ -12,7 +13,6 @@ from ml_platform.defs.gating import (
     require_gates,
     upstream_gates,
 )
-from ml_platform.defs.monitoring import record_gate_failures
 from ml_platform.defs.resources import PlatformHome
 from ml_platform.keys import FEATURE_GATE, FEATURES, ModelKeys
 from ml_platform.rules import contracts

@@ -7,6 +7,7 @@ champion the candidate was compared with has moved meanwhile; that refusal is re
 
 import dagster as dg
 
+from ml_platform.defs.decisions import record_registration
 from ml_platform.defs.gating import (
     FEATURES_ID,
     INFRASTRUCTURE_RETRY,
@@ -18,7 +19,6 @@ from ml_platform.defs.gating import (
     require_gates,
     upstream_gates,
 )
-from ml_platform.defs.monitoring import record_registration
 from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.keys import REGISTRY, REGISTRY_TAG, ModelKeys
 from ml_platform.rules.spec import ModelSpec
@@ -108,7 +108,7 @@ def registration_tags(spec: ModelSpec, candidate: dict, gates: dict[str, str], d
 def record_champion_moved(context, paths, spec: ModelSpec, refused, candidate: dict) -> None:
     """Record ``rejected`` in the ledger for a version registered without an alias because the champion
     it was compared with moved meanwhile (two runs promoting at once, or a person's approval)."""
-    from ml_platform.defs.monitoring import record_in_step, run_trigger
+    from ml_platform.defs.decisions import record_in_step, run_trigger
     from ml_platform.stores.ledger import Decision
 
     evidence = {

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from ml_platform.defs.decisions import record_gate_failures
 from ml_platform.defs.gating import INFRASTRUCTURE_RETRY, SNAPSHOT_ID, check_result, evidence_failures, latest_metadata
-from ml_platform.defs.monitoring import record_gate_failures
 from ml_platform.defs.resources import PlatformHome
 from ml_platform.keys import SNAPSHOT, ModelKeys
 from ml_platform.rules import contracts

@@ -110,7 +110,7 @@ def record_registration(context, paths: PlatformPaths, spec: ModelSpec, registra
     )
 
 
-def monitoring_definitions(spec: ModelSpec) -> dg.Definitions:
+def decisions_definitions(spec: ModelSpec) -> dg.Definitions:
     """The model's ``decisions`` asset (observed, never computed: its records come from the ledger).
 
     It sits in ``<model>_serving`` beside the scoring batches, not in the model's own group: the UI
