@@ -181,7 +181,7 @@ def test_mlflow_ui_starts_its_environments_mlflow_without_that_bin_on_path(home,
         command, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300  # generous: the machine may be busy; this is no timing test
         while time.monotonic() < deadline:
             assert process.poll() is None, (tmp_path / "mlflow-ui.log").read_text()[-3000:]
             try:
@@ -191,7 +191,7 @@ def test_mlflow_ui_starts_its_environments_mlflow_without_that_bin_on_path(home,
                 pass
             time.sleep(1)
         else:
-            pytest.fail("mlflow ui did not answer in 180 s:\n" + (tmp_path / "mlflow-ui.log").read_text()[-3000:])
+            pytest.fail("mlflow ui did not answer in 300 s:\n" + (tmp_path / "mlflow-ui.log").read_text()[-3000:])
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
