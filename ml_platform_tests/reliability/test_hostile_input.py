@@ -1,7 +1,7 @@
 """Hostile input: whatever lands, the platform accepts it or refuses it with a clear contract error.
 
-The landing reader (``lifecycle/snapshot.py``) and the data contracts (``lifecycle/contracts.py``,
-``lifecycle/features.py``) are fuzzed with hypothesis: random and mutated frames (wrong types, inf, NaN,
+The landing reader (``stores/snapshot.py``) and the data contracts (``rules/contracts.py``,
+``rules/features.py``) are fuzzed with hypothesis: random and mutated frames (wrong types, inf, NaN,
 1e308, -0.0, integers beyond 64 bits, megabyte strings, timestamps centuries away), odd encodings
 (latin-1, UTF-16 with BOM, NUL bytes, mixed newlines), malformed CSV (ragged rows, unbalanced quotes,
 empty, header only, binary garbage) and malformed Parquet (truncated, wrong magic, flipped bytes, valid

@@ -310,4 +310,4 @@ def test_no_other_module_deserializes_models():
         for path in root.rglob("*.py")
         for match in DESERIALIZERS.finditer(path.read_text())
     )
-    assert found == ["lifecycle/registry.py: mlflow.sklearn.load_model("], found
+    assert found == ["stores/registry.py: mlflow.sklearn.load_model("], found
