@@ -18,6 +18,7 @@ import dagster as dg
 
 from ml_platform.defs.decisions import decisions_definitions
 from ml_platform.defs.factory import model_definitions
+from ml_platform.defs.release import release_definitions
 from ml_platform.defs.resources import default_resources
 from ml_platform.defs.scoring import scoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
@@ -32,6 +33,7 @@ def build_definitions(paths: PlatformPaths | None = None) -> dg.Definitions:
         *(decisions_definitions(spec) for spec in SPECS),
         *(trigger_definitions(spec) for spec in SPECS),
         *(scoring_definitions(spec) for spec in SPECS),
+        *(release_definitions(spec) for spec in SPECS),
         dg.Definitions(resources=default_resources(paths), executor=dg.in_process_executor),
     )
 

@@ -28,7 +28,15 @@ CHAMPION = "champion"  # the newest candidate that passed every gate
 PREVIOUS_CHAMPION = "previous-champion"  # kept for rollback
 CHALLENGER = "challenger"  # manual promotion: passed every gate, waits for `ml-platform approve`
 STAGING = "staging"
-PRODUCTION = "production"
+PRODUCTION = "production"  # what users are served, online and in batch (ModelSpec.release.deployed_alias)
+CANARY = "canary"  # the version being released: set by `ml-platform release start`, removed by its verdict
+PREVIOUS_PRODUCTION = "previous-production"  # the production a release replaced, kept for rollback
+
+# Registry tags on the canary version, written by `ml-platform release start` (the server reads them).
+CANARY_PERCENT_TAG = f"{REGISTRY_TAG}canary_percent"
+RELEASE_MODE_TAG = f"{REGISTRY_TAG}release_mode"
+RELEASE_STARTED_AT_TAG = f"{REGISTRY_TAG}release_started_at"
+RELEASE_ID_TAG = f"{REGISTRY_TAG}release_id"
 
 SNAPSHOT = "dataset_snapshot"
 FEATURES = "validated_features"
@@ -36,6 +44,7 @@ CANDIDATE = "candidate_model"
 REGISTRY = "registry_entry"
 DECISIONS = "decisions"
 BATCH_PREDICTIONS = "batch_predictions"
+DEPLOYMENT = "deployment"
 LIFECYCLE_ASSETS = (SNAPSHOT, FEATURES, CANDIDATE, REGISTRY)
 DATA_ASSETS = (SNAPSHOT, FEATURES)
 
@@ -84,6 +93,10 @@ class ModelKeys:
     @property
     def batch_predictions(self) -> dg.AssetKey:
         return self.asset(BATCH_PREDICTIONS)
+
+    @property
+    def deployment(self) -> dg.AssetKey:
+        return self.asset(DEPLOYMENT)
 
     @property
     def group(self) -> str:

@@ -112,7 +112,7 @@ def score_batch(spec: ModelSpec, paths: PlatformPaths, store, batch_file: str) -
 
     from ml_platform.errors import ContractViolation
     from ml_platform.rules.performance import PREDICTION, inference_log_frame
-    from ml_platform.stores.registry import current_champion
+    from ml_platform.stores.release import deployed_version
     from ml_platform.stores.snapshot import file_sha256, read_landing_file
 
     folder = paths.scoring(spec.name)
@@ -122,11 +122,12 @@ def score_batch(spec: ModelSpec, paths: PlatformPaths, store, batch_file: str) -
             f"{BATCH_PREDICTIONS} {spec.name!r}: the scoring batch {batch_file!r} is not in {folder} (expected the "
             "file this partition is named after). Was it moved or renamed? Land it again under that name."
         )
-    champion = current_champion(store, spec.name)
+    champion = deployed_version(store, spec)  # what users are served: spec.release.deployed_alias
     if champion is None:
         raise ContractViolation(
-            f"{BATCH_PREDICTIONS} {spec.name!r}: there is no champion to score {batch_file!r} with (expected the "
-            f"alias 'champion' on the registered model {spec.name!r}). Run the model's graph first."
+            f"{BATCH_PREDICTIONS} {spec.name!r}: nothing to score {batch_file!r} with (expected the alias "
+            f"{spec.release.deployed_alias!r} on the registered model {spec.name!r}). Run the model's graph, then "
+            f"`ml-platform release {spec.name} start`."
         )
     sha256 = file_sha256(path)
     batch, notes = validate_batch(spec, read_landing_file(path), batch_file)
@@ -197,7 +198,7 @@ def judge_scoring_folder(
     spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick of the scoring sensor: a partition and a run for each batch file not requested yet."""
-    from ml_platform.stores.registry import current_champion
+    from ml_platform.stores.release import deployed_version
     from ml_platform.stores.snapshot import list_landing_files
 
     folder = paths.scoring(spec.name)
@@ -210,8 +211,10 @@ def judge_scoring_folder(
             skip_reason=dg.SkipReason(f"no new scoring batch in {folder}"),
             cursor=json.dumps({"requested": sorted(requested)}),
         )
-    if current_champion(store, spec.name) is None:
-        return dg.SkipReason(f"{len(new)} scoring batch(es) wait in {folder}: {spec.name!r} has no champion yet")
+    if deployed_version(store, spec) is None:
+        return dg.SkipReason(
+            f"{len(new)} scoring batch(es) wait in {folder}: {spec.name!r} has no {spec.release.deployed_alias} yet"
+        )
     unusable = sorted(p.name for p in new.values() if any(part in p.name for part in INVALID_KEY_PARTS))
     usable = {fp: p for fp, p in new.items() if p.name not in unusable}
     partitions = batches_partitions(spec)

@@ -180,6 +180,58 @@ class Monitoring(_Frozen):
         return thresholds
 
 
+class Release(_Frozen):
+    """How a model is served and released: the alias serving follows, the canary, and the online gate.
+
+    The online release gate judges a canary against production over the baking ``window`` from the
+    online inference log (``ml_platform.rules.release``); its thresholds live here.
+
+    Attributes:
+        deployed_alias: what online serving and ``<model>/batch_predictions`` follow. ``production``
+            (the default): users get only what a release promoted. ``champion``: every candidate that
+            passes the gates is served at once (no canary; for models without online traffic).
+        canary_percent: the share of traffic (0-100] ``release start`` sends to the canary by default.
+        routing_header: the request header whose hash keeps one caller in one cohort.
+        routing_column: a spec column hashed instead of the header (e.g. a customer id).
+        shadow_sample: the share of requests a shadow release scores in the background.
+        poll_seconds: how often the server reads the registry's aliases and release tags.
+        batch_max_rows, batch_wait_ms: the server's micro-batching of concurrent requests.
+        window: the baking window: the gate promotes only once it has elapsed, and rolls back when it
+            elapsed with too little traffic to judge.
+        min_requests: requests per cohort before any online rule is judged.
+        max_error_rate: the canary's largest acceptable share of failed requests.
+        max_p99_ratio: the canary's p99 latency over production's, at most.
+        max_prediction_shift: the Jensen-Shannon distance (base 2, in [0, 1]) between the cohorts'
+            predicted-class distributions, at most.
+        metric_tolerance: how far the canary's live metric may fall below production's on the same
+            labelled rows (paired bootstrap, as the performance monitor) before it is rolled back.
+        min_feedback_rows: labelled rows needed before the live metric is judged.
+    """
+
+    deployed_alias: Literal["production", "champion"] = "production"
+    canary_percent: float = Field(default=10.0, gt=0.0, le=100.0)
+    routing_header: str = Field(default="X-Routing-Key", min_length=1)
+    routing_column: str | None = None
+    shadow_sample: float = Field(default=1.0, gt=0.0, le=1.0)
+    poll_seconds: float = Field(default=2.0, gt=0.0)
+    batch_max_rows: int = Field(default=64, ge=1)
+    batch_wait_ms: float = Field(default=2.0, ge=0.0)
+    window: timedelta = timedelta(minutes=10)
+    min_requests: int = Field(default=200, ge=1)
+    max_error_rate: float = Field(default=0.01, ge=0.0, le=1.0)
+    max_p99_ratio: float = Field(default=1.5, gt=0.0)
+    max_prediction_shift: float = Field(default=0.1, gt=0.0, le=1.0)
+    metric_tolerance: float = Field(default=0.02, ge=0.0, lt=1.0)
+    min_feedback_rows: int = Field(default=200, ge=1)
+
+    @field_validator("window")
+    @classmethod
+    def _window_is_positive(cls, window: timedelta) -> timedelta:
+        if window.total_seconds() <= 0:
+            raise ValueError(f"release.window is {window}: a baking window must be longer than zero")
+        return window
+
+
 CPU_QUANTITY = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?|[0-9]+m)$")
 MEMORY_QUANTITY = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 
@@ -264,6 +316,7 @@ class ModelSpec(_Frozen):
         promotion: ``auto``: a candidate that passes every gate becomes champion; ``manual``: it becomes
             ``challenger`` and waits for ``ml-platform approve``.
         monitoring: the retraining triggers' rules (drift, new data, age).
+        release: what serving follows, and the canary and its online gate.
     """
 
     name: str
@@ -286,6 +339,7 @@ class ModelSpec(_Frozen):
     compute: Compute | None = None
     promotion: Literal["auto", "manual"] = "auto"
     monitoring: Monitoring = Monitoring()
+    release: Release = Release()
 
     @field_validator("name")
     @classmethod
@@ -311,6 +365,12 @@ class ModelSpec(_Frozen):
             raise ValueError(
                 f"monitoring names {unknown} which are not monitored features of the spec "
                 f"(monitored: {list(self.monitored_features)})"
+            )
+        routing = self.release.routing_column
+        if routing is not None and (routing == self.label or routing not in self.required_columns):
+            raise ValueError(
+                f"release.routing_column {routing!r} is not a column the spec declares for scoring "
+                f"(expected one of {[c for c in self.required_columns if c != self.label]})"
             )
         return self
 

@@ -24,7 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-DecisionKind = Literal["retrain", "no-op", "no-decision", "alert", "promoted", "held", "rejected", "rolled-back"]
+DecisionKind = Literal[
+    "retrain", "no-op", "no-decision", "alert", "promoted", "held", "rejected", "rolled-back", "canary-started"
+]
 DECISIONS: tuple[str, ...] = (
     "retrain",
     "no-op",
@@ -34,6 +36,7 @@ DECISIONS: tuple[str, ...] = (
     "held",
     "rejected",
     "rolled-back",
+    "canary-started",  # a release put a version beside production; its gate's verdict is promoted or rolled-back
 )
 CHAMPION_CHANGES = ("promoted", "rolled-back")
 LEDGER_FILE = "decisions.db"

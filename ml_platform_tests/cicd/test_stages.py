@@ -98,16 +98,13 @@ def test_decide_train_and_promote_through_a_real_run(home, capsys, tmp_path):
     assert decision["outputs"]["reasons"] == ["forced (force_retrain)"]
 
     code, report = stage(capsys, "promote", "iris", "--to", "production")
-    assert code == ExitCode.GATE_FAILED and "promote to staging first" in report["message"]
+    assert code == ExitCode.USAGE and "production moves only through a release" in report["message"]
     code, report = stage(capsys, "promote", "iris", "--to", "staging", "--version", "7")
     assert code == ExitCode.GATE_FAILED and "does not hold the 'champion' alias" in report["message"]
     code, report = stage(capsys, "promote", "iris", "--to", "staging")
     assert code == ExitCode.PASSED and report["outputs"]["model_uri"] == "models:/iris@staging"
     assert all(gate["passed"] for gate in report["gates"]) and len(report["gates"]) >= 8
-    code, report = stage(capsys, "promote", "iris", "--to", "production", "--evidence", str(evidence))
-    assert code == ExitCode.PASSED and report["outputs"]["version"] == "1"
-    assert json.loads((evidence / "promote-production.json").read_text())["outputs"]["alias"] == "production"
-    code, report = stage(capsys, "promote", "iris", "--to", "production")
+    code, report = stage(capsys, "promote", "iris", "--to", "staging")
     assert code == ExitCode.PASSED and report["outputs"]["note"].startswith("no-op")
 
     write_demo_data("iris", rows=150, seed=1)  # a second landing file: the data moved on

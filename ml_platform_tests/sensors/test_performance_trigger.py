@@ -15,6 +15,7 @@ from ml_platform.defs.scoring import scoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
 from ml_platform.keys import ModelKeys
 from ml_platform.models.conversion.demo_data import generate
+from ml_platform.rules.spec import Release
 from ml_platform.stores.ledger import Ledger
 from ml_platform.stores.registry import current_champion
 from ml_platform.stores.snapshot import file_sha256
@@ -108,7 +109,8 @@ def live(watcher):
 
     def make(**monitoring) -> Live:
         watch = watcher(**{**PERFORMANCE, **monitoring})
-        return Live(Platform(watch.spec, watch.paths, watch.instance, watch.store))
+        spec = watch.spec.model_copy(update={"release": Release(deployed_alias="champion")})  # the monitor judges it
+        return Live(Platform(spec, watch.paths, watch.instance, watch.store))
 
     return make
 

@@ -31,7 +31,7 @@ def register(commands) -> None:
     rollback.add_argument("--by", default=None, help="who rolls back (default: the current user)")
     rollback.set_defaults(handler=_rollback)
 
-    history = commands.add_parser("history", help="which version was champion when, and why it changed")
+    history = commands.add_parser("history", help="every alias move (champion, staging, canary, production), and why")
     history.add_argument("model")
     history.add_argument("--all", action="store_true", help="every decision: retrain, no-op, held, rejected too")
     history.add_argument("--limit", type=int, default=None, help="only the latest N records")
@@ -129,16 +129,16 @@ def _rollback(args) -> int:
 
 
 def _history(args) -> int:
-    from ml_platform.stores.ledger import CHAMPION_CHANGES, Ledger, format_history
-    from ml_platform.stores.registry import current_champion
+    from ml_platform.stores.ledger import Ledger
+    from ml_platform.stores.release import ALIAS_CHANGES, alias_holders, format_alias_history
 
     spec, paths, store = _context(args.model)
     ledger = Ledger.for_home(paths.home)
-    records = ledger.query(spec.name, None if args.all else CHAMPION_CHANGES, limit=args.limit)
-    champion = current_champion(store, spec.name)
-    print(f"{spec.name}: champion now {'v' + champion.version if champion else 'none'} (ledger {ledger.path})")
+    records = ledger.query(spec.name, None if args.all else ALIAS_CHANGES, limit=args.limit)
+    now = ", ".join(f"{alias} {'v' + v if v else 'none'}" for alias, v in alias_holders(store, spec.name).items())
+    print(f"{spec.name}: {now} (ledger {ledger.path})")
     if not records:
-        print("  no " + ("decisions" if args.all else "champion changes") + " recorded yet")
+        print("  no " + ("decisions" if args.all else "alias moves") + " recorded yet")
         return ExitCode.PASSED
-    print(format_history(records))
+    print(format_alias_history(records))
     return ExitCode.PASSED

@@ -228,6 +228,12 @@ def _move_staging_or_production(spec, args: argparse.Namespace, report: StageRep
     from ml_platform.errors import PromotionBlocked
     from ml_platform.stores.registry import current_champion, gate_problems
 
+    if args.target == PRODUCTION:  # production only takes what a release's online gate promoted
+        raise ValueError(
+            f"production moves only through a release: `ml-platform release {spec.name} start` (a canary of the "
+            f"champion; the first release of a model goes straight to production), then `ml-platform release "
+            f"{spec.name} status --wait`"
+        )
     store = _store(_paths())
     client = store.client()
     source_alias = CHAMPION if args.target == STAGING else STAGING
@@ -264,6 +270,7 @@ def _move_staging_or_production(spec, args: argparse.Namespace, report: StageRep
     client.set_registered_model_alias(spec.name, args.target, version)
     client.set_model_version_tag(spec.name, version, f"{REGISTRY_TAG}{args.target}_at", now)
     client.set_model_version_tag(spec.name, version, f"{REGISTRY_TAG}previous_{args.target}", previous or "none")
+    _record_staging(spec, version, previous)
     champion = current_champion(store, spec.name)
     report.gates = [
         {"asset": f"{spec.name}/{name.partition(':')[0]}", "check": name.partition(":")[2], "passed": True,
@@ -281,6 +288,18 @@ def _move_staging_or_production(spec, args: argparse.Namespace, report: StageRep
             + (f"; version {previous} is previous-{args.target}" if previous else ""),
         }
     )
+
+
+def _record_staging(spec, version: str, previous: str | None) -> None:
+    """The staging move in the decision ledger, so that `ml-platform history` shows it."""
+    from ml_platform.cli.commands.release import _report_events
+    from ml_platform.defs.monitoring import record
+    from ml_platform.stores.ledger import Decision
+
+    moves = {STAGING: [previous, version], **({"previous-staging": [None, previous]} if previous else {})}
+    reason = f"version {version} (the champion, every gate passed) taken for staging"
+    decision = Decision(spec.name, "promoted", STAGING, reason, {}, {"moves": moves}, version, "ml-platform promote")
+    _report_events([record(_paths(), decision)[1]])
 
 
 def _alias_version(client, model: str, alias: str) -> str | None:
