@@ -319,7 +319,8 @@ def judge_release(
         reason += f"; not judged: {'; '.join(pending)}" if pending else ""
     else:
         verdict = "wait"
-        reason = f"baking until {ends.isoformat()}: {len(rules)} rule(s) hold so far" + (
+        held = f"{len(rules)} rule(s) hold so far" if rules else "no rule judged yet"
+        reason = f"baking until {ends.isoformat()}: {held}" + (
             f"; waiting for: {'; '.join(pending)}" if pending else ""
         )
     return ReleaseJudgment(

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 RELEASE_TRIGGER = "release"
 ONLINE_LOG = re.compile(r"^online-(\d{8}T\d{6})-\d+-\d+\.parquet$")
 ALIAS_CHANGES = ("promoted", "rolled-back", "canary-started")
+ALIAS_ORDER = (PRODUCTION, CANARY, PREVIOUS_PRODUCTION, STAGING, "previous-staging", CHAMPION, PREVIOUS_CHAMPION)
 Outcome = Literal["promote", "rollback"]
 
 
@@ -291,7 +292,8 @@ def format_alias_history(records: Iterable[Decision]) -> str:
     lines = []
     for record in records:
         moves = alias_moves(record)
-        moved = ", ".join(f"{alias} {_v(old)}->{_v(new)}" for alias, (old, new) in moves.items()) or "-"
+        ordered = sorted(moves.items(), key=lambda item: ALIAS_ORDER.index(item[0]) if item[0] in ALIAS_ORDER else 99)
+        moved = ", ".join(f"{alias} {_v(old)}->{_v(new)}" for alias, (old, new) in ordered) or "-"
         who = f" by {record.actor}" if record.actor else ""
         lines.append(
             f"{record.recorded_at}  {record.decision:<14} {moved:<44} [{record.trigger}{who}]  {record.reason}"
@@ -305,5 +307,4 @@ def _v(version: str | None) -> str:
 
 def alias_holders(store: Store, model: str) -> dict[str, str | None]:
     """Every release-related alias and the version that holds it now."""
-    aliases = (CHAMPION, PREVIOUS_CHAMPION, STAGING, CANARY, PRODUCTION, PREVIOUS_PRODUCTION)
-    return {alias: alias_version(store, model, alias) for alias in aliases}
+    return {alias: alias_version(store, model, alias) for alias in ALIAS_ORDER if alias != "previous-staging"}
