@@ -288,16 +288,16 @@ def alias_moves(record: Decision) -> dict[str, list[str | None]]:
 
 
 def format_alias_history(records: Iterable[Decision]) -> str:
-    """Ledger records as aligned lines: time, decision, the aliases moved, trigger and actor, reason."""
+    """Ledger records as aligned lines: time, decision, version, the aliases moved, trigger and actor, reason."""
     lines = []
     for record in records:
         moves = alias_moves(record)
         ordered = sorted(moves.items(), key=lambda item: ALIAS_ORDER.index(item[0]) if item[0] in ALIAS_ORDER else 99)
         moved = ", ".join(f"{alias} {_v(old)}->{_v(new)}" for alias, (old, new) in ordered) or "-"
         who = f" by {record.actor}" if record.actor else ""
-        lines.append(
-            f"{record.recorded_at}  {record.decision:<14} {moved:<44} [{record.trigger}{who}]  {record.reason}"
-        )
+        version = f"v{record.version}" if record.version else "-"
+        head = f"{record.recorded_at}  {record.decision:<14} {version:<5} {moved:<40}"
+        lines.append(f"{head} [{record.trigger}{who}]  {record.reason}")
     return "\n".join(lines)
 
 

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ml_platform.cli import EXIT_GATE_FAILED, EXIT_INFRASTRUCTURE, EXIT_PASSED, EXIT_USAGE, main
+from ml_platform.cli import main
+from ml_platform.cli.exit_codes import ExitCode
 from ml_platform.demo import write_demo_data
 from ml_platform.keys import RELEASE_STARTED_AT_TAG
 from ml_platform.models import IRIS
@@ -42,54 +43,54 @@ def release(capsys, *argv: str) -> tuple[int, dict]:
 
 def test_start_status_promote_abort_and_history_keep_the_exit_code_contract(home, capsys, tmp_path):
     write_demo_data("iris", seed=0)
-    assert main(["train", "iris"]) == EXIT_PASSED
+    assert main(["train", "iris"]) == ExitCode.PASSED
     code, report = release(capsys, "status")
-    assert code == EXIT_GATE_FAILED and "no release has been decided yet" in report["message"]
+    assert code == ExitCode.GATE_FAILED and "no release has been decided yet" in report["message"]
 
     code, report = release(capsys, "start")
-    assert code == EXIT_PASSED and report["outputs"]["release"] == "first-release"
+    assert code == ExitCode.PASSED and report["outputs"]["release"] == "first-release"
     assert report["outputs"]["moves"] == {"production": [None, "1"]}
     code, report = release(capsys, "start")
-    assert code == EXIT_PASSED and report["outputs"]["note"] == "no-op: version 1 is already production"
+    assert code == ExitCode.PASSED and report["outputs"]["note"] == "no-op: version 1 is already production"
 
     store = Store.from_paths(PlatformPaths.from_environment())
     good = register(IRIS, store, generate(600, seed=11), 7, "a second version")
     code, report = release(capsys, "start", "--version", good, "--canary", "50", "--evidence", str(tmp_path / "ev"))
-    assert code == EXIT_PASSED and report["outputs"]["release"] == "canary-started"
+    assert code == ExitCode.PASSED and report["outputs"]["release"] == "canary-started"
     assert json.loads((tmp_path / "ev" / "release-start.json").read_text())["outputs"]["version"] == good
     code, report = release(capsys, "start", "--version", "1")
-    assert code == EXIT_GATE_FAILED and f"of canary v{good} has been in progress" in report["message"]
+    assert code == ExitCode.GATE_FAILED and f"of canary v{good} has been in progress" in report["message"]
     code, report = release(capsys, "start", "--version", "99")
-    assert code == EXIT_USAGE and "has no registered version '99'" in report["message"]
+    assert code == ExitCode.USAGE and "has no registered version '99'" in report["message"]
     code, report = release(capsys, "status")
-    assert code == EXIT_PASSED and report["outputs"]["verdict"] == "wait" and report["outputs"]["canary"] == good
+    assert code == ExitCode.PASSED and report["outputs"]["verdict"] == "wait" and report["outputs"]["canary"] == good
     code, report = release(capsys, "status", "--wait", "--timeout", "0")
-    assert code == EXIT_INFRASTRUCTURE and "no verdict within 0 s" in report["message"]
+    assert code == ExitCode.INFRASTRUCTURE and "no verdict within 0 s" in report["message"]
 
     code, report = release(capsys, "promote", "--reason", "looked fine")
-    assert code == EXIT_PASSED and report["outputs"]["moves"]["production"] == ["1", good]
+    assert code == ExitCode.PASSED and report["outputs"]["moves"]["production"] == ["1", good]
     code, report = release(capsys, "status")
-    assert code == EXIT_PASSED and report["outputs"]["decision"] == "promoted"
+    assert code == ExitCode.PASSED and report["outputs"]["decision"] == "promoted"
 
-    assert release(capsys, "start", "--version", "1")[0] == EXIT_PASSED
+    assert release(capsys, "start", "--version", "1")[0] == ExitCode.PASSED
     code, report = release(capsys, "abort", "--reason", "not today")
-    assert code == EXIT_GATE_FAILED and report["outputs"]["moves"] == {"canary": ["1", None]}
+    assert code == ExitCode.GATE_FAILED and report["outputs"]["moves"] == {"canary": ["1", None]}
     code, report = release(capsys, "abort")
-    assert code == EXIT_GATE_FAILED and "no release is in progress" in report["message"]
+    assert code == ExitCode.GATE_FAILED and "no release is in progress" in report["message"]
 
-    assert release(capsys, "start", "--version", "1")[0] == EXIT_PASSED
+    assert release(capsys, "start", "--version", "1")[0] == ExitCode.PASSED
     started = datetime.now(UTC) - timedelta(minutes=11)  # the window has elapsed and no traffic came
     store.client().set_model_version_tag("iris", "1", RELEASE_STARTED_AT_TAG, started.isoformat(timespec="seconds"))
     code, report = release(capsys, "status", "--wait", "--judge", "--timeout", "120")
-    assert code == EXIT_GATE_FAILED and report["outputs"]["decision"] == "rolled-back"
+    assert code == ExitCode.GATE_FAILED and report["outputs"]["decision"] == "rolled-back"
     assert "ended with 0 canary and 0 production requests" in report["message"]
 
     capsys.readouterr()
-    assert main(["promote", "iris", "--to", "production"]) == EXIT_USAGE
-    assert main(["promote", "iris", "--to", "staging"]) == EXIT_PASSED
-    assert main(["history", "iris"]) == EXIT_PASSED
+    assert main(["promote", "iris", "--to", "production"]) == ExitCode.USAGE
+    assert main(["promote", "iris", "--to", "staging"]) == ExitCode.PASSED
+    assert main(["history", "iris"]) == ExitCode.PASSED
     history = capsys.readouterr().out
-    assert f"iris: production v{good}, canary none, previous-production v1, staging v1, champion v1, " in history
+    assert f"iris: champion now v1; production v{good}, canary none, previous-production v1, staging v1, " in history
     for line in (
         "champion none->v1",
         "production none->v1",

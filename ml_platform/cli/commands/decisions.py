@@ -135,10 +135,13 @@ def _history(args) -> int:
     spec, paths, store = _context(args.model)
     ledger = Ledger.for_home(paths.home)
     records = ledger.query(spec.name, None if args.all else ALIAS_CHANGES, limit=args.limit)
-    now = ", ".join(f"{alias} {'v' + v if v else 'none'}" for alias, v in alias_holders(store, spec.name).items())
-    print(f"{spec.name}: {now} (ledger {ledger.path})")
+    holders = {alias: "v" + v if v else "none" for alias, v in alias_holders(store, spec.name).items()}
+    others = ", ".join(f"{alias} {v}" for alias, v in holders.items() if alias != "champion")
+    print(f"{spec.name}: champion now {holders['champion']}; {others} (ledger {ledger.path})")
     if not records:
-        print("  no " + ("decisions" if args.all else "alias moves") + " recorded yet")
+        print(
+            "  no " + ("decisions recorded yet" if args.all else "champion changes recorded yet, nor other alias moves")
+        )
         return ExitCode.PASSED
     print(format_alias_history(records))
     return ExitCode.PASSED
