@@ -211,13 +211,16 @@ def test_the_template_separates_the_stages_and_guards_promotion():
         "decide": "ml-platform decide",
         "train": "ml-platform train",
         "promote-staging": 'ml-platform promote "$MODEL" --to staging',
-        "promote-production": 'ml-platform promote "$MODEL" --to production',
+        "promote-production": 'ml-platform release "$MODEL" start --canary',
     }
     for name, command in stage_commands.items():
         steps = jobs[name]["steps"]
         assert any(command in step.get("run", "") for step in steps), f"{name} does not call {command}"
         uploads = [s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@")]
         assert any(s["with"]["path"] == "evidence/" and s["if"] == "always()" for s in uploads), name
+    release = [step.get("run", "") for step in jobs["promote-production"]["steps"]]
+    assert any('ml-platform release "$MODEL" status --wait --timeout' in run for run in release)
+    assert not any("--to production" in run for step in jobs.values() for run in [str(step)])
 
 
 def test_the_project_ci_runs_lint_tests_definitions_and_kubernetes_validation():
