@@ -24,7 +24,7 @@ INSTANCE = yaml.safe_load((DEPLOY / "dagster" / "dagster.yaml").read_text())
 LAUNCHER_VALUES = VALUES["runLauncher"]["config"]["k8sRunLauncher"]
 USER_CODE = VALUES["dagster-user-deployments"]["deployments"][0]
 RELEASE_NAMESPACE = "ml-platform"
-SECRET_NAMES = {"ml-platform-dagster-postgresql", "ml-platform-mlflow-db"}
+SECRET_NAMES = {"ml-platform-dagster-postgresql", "ml-platform-mlflow-db", "ml-platform-serving-mlflow"}
 
 
 @pytest.mark.parametrize(("name", "obj"), manifests(), ids=[name for name, _ in manifests()])

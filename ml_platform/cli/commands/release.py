@@ -51,6 +51,27 @@ def register(commands) -> None:
     for parser in (start, promote, abort):
         parser.add_argument("--by", default=None, help="who (default: the current user)")
         parser.add_argument("--reason", default="", help="why, in a sentence, for the ledger")
+    manifests = commands.add_parser(
+        "serving-manifests", help="render a model's Kubernetes serving manifests (deploy/k8s/serving-<model>.yaml)"
+    )
+    manifests.add_argument("model")
+    manifests.add_argument("--write", action="store_true", help="write deploy/k8s/serving-<model>.yaml")
+    manifests.set_defaults(handler=_serving_manifests)
+
+
+def _serving_manifests(args: argparse.Namespace) -> int:
+    from ml_platform.models import get_spec
+    from ml_platform.rules.serving_manifests import render
+    from ml_platform.settings import PROJECT_ROOT
+
+    spec = get_spec(args.model)
+    if not args.write:
+        print(render(spec), end="")
+        return ExitCode.PASSED
+    target = PROJECT_ROOT / "deploy" / "k8s" / f"serving-{spec.name}.yaml"
+    target.write_text(render(spec))
+    print(f"wrote {target}")
+    return ExitCode.PASSED
 
 
 def _path(text: str):
