@@ -151,6 +151,7 @@ def test_demo_prints_the_home_it_used_not_the_working_folder(home, tmp_path, mon
     out = capsys.readouterr().out
     assert out.rstrip().endswith(f"state: {home.resolve()}")
     assert "== run iris: PASSED" in out and "== run conversion: PASSED" in out
+    assert out.count("release: first release: version 1 is production") == 2  # each model servable at once
     assert not (elsewhere / ".ml_platform").exists()
 
 

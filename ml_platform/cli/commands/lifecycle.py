@@ -109,6 +109,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from ml_platform.cli.commands.release import first_release
     from ml_platform.cli.report import collect, print_report
     from ml_platform.demo import write_demo_data
     from ml_platform.models import SPECS
@@ -119,6 +120,8 @@ def _demo(args: argparse.Namespace) -> int:
     for spec in SPECS:
         print(f"wrote {write_demo_data(spec.name, paths=paths)}")
         reports.append(collect("run", spec.name, lambda report, name=spec.name: run_lifecycle(name, report, paths)))
+        if reports[-1].exit_code == ExitCode.PASSED:  # servable at once: the champion's first release
+            reports[-1].outputs["release"] = first_release(spec, paths)
     print()
     for report in reports:
         print_report(report)

@@ -243,3 +243,21 @@ def _promote(spec, args: argparse.Namespace, report: StageReport) -> None:
 
 def _abort(spec, args: argparse.Namespace, report: StageReport) -> None:
     _conclude(spec, args, report, "rollback")
+
+
+def first_release(spec, paths) -> str:
+    """Make a model servable on a new home (``ml-platform demo``): its champion's first release, when
+    nothing is in production yet; a model with a production is left to `ml-platform release`."""
+    from ml_platform.defs.release import record_release, release_decision
+    from ml_platform.keys import PRODUCTION
+    from ml_platform.stores.registry import Store
+    from ml_platform.stores.release import alias_version, start_release
+
+    store = Store.from_paths(paths)
+    production = alias_version(store, spec.name, PRODUCTION)
+    if production is not None:
+        return f"production is v{production}; release a newer champion with `ml-platform release {spec.name} start`"
+    move = start_release(store, spec, None, None, False, "ml-platform demo")
+    _report_events(record_release(paths, spec, release_decision(spec, move, "first release by the demo", "demo")))
+    return move.note
+
