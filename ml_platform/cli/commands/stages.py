@@ -4,7 +4,8 @@
     decide <model>                 whether to train a candidate: new data, drift, or --force-retrain
     train <model>                  the model's whole gated graph: a candidate, its gates, the registry;
                                    with --dagster-url, launched on a Dagster deployment and awaited
-    promote <model> --to STAGE     move the ``staging`` or ``production`` alias, after checking the evidence
+    promote <model> --to staging   move the ``staging`` alias, after checking the evidence (production
+                                   moves only through ``ml-platform release``)
     ci-workflow <model>            the team workflow template rendered for a model
 
 Each stage runs the platform's own Dagster assets and checks (or reads the registry's evidence); none
@@ -219,11 +220,12 @@ def _drift(spec, paths, champion_snapshot: str | None, batch) -> tuple[dict[str,
 
 
 def _move_staging_or_production(spec, args: argparse.Namespace, report: StageReport) -> None:
-    """Point ``staging`` (or ``production``) at a version whose evidence allows it.
+    """Point ``staging`` at the champion when its evidence allows it; ``production`` is refused here.
 
     Staging takes the champion: a version registered only after every gate passed, and still the one
-    that beat the others. Production takes the version that is in staging, so production always
-    waited for staging. Either refuses a version whose recorded gates are not all "passed".
+    that beat the others; a version whose recorded gates are not all "passed" is refused. Production
+    moves only through ``ml-platform release`` (a canary judged on live traffic), and the staging move
+    is recorded in the ledger so that ``history`` shows it.
     """
     from ml_platform.errors import PromotionBlocked
     from ml_platform.stores.registry import current_champion, gate_problems
