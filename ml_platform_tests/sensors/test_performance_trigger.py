@@ -243,8 +243,11 @@ def test_a_drop_rolls_back_to_a_previous_champion_that_did_measurably_better(mak
     """v2 learned a market that did not last; the outcomes look like v1's world again, and v1 comes back."""
     monitoring = {**PERFORMANCE, "rollback_on_drop": True, "rollback_margin": 0.02}
     platform = make_platform(params=FAST)
-    platform.spec = platform.spec.model_copy(
-        update={"monitoring": platform.spec.monitoring.model_copy(update=monitoring)}
+    platform.spec = platform.spec.model_copy(  # the monitor judges, and the batches are scored by, the champion
+        update={
+            "monitoring": platform.spec.monitoring.model_copy(update=monitoring),
+            "release": Release(deployed_alias="champion"),
+        }
     )
     model = platform.spec.name
     platform.land(generate(2500, seed=1), "week-1.csv")
