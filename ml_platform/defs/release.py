@@ -129,9 +129,9 @@ def labelled_pairs(spec: ModelSpec, paths: PlatformPaths, store, rows, active: A
 
 def release_decision(spec: ModelSpec, move: ReleaseMove, reason: str, actor: str, judgment=None) -> Decision:
     """The ledger record of a release move, with the gate's evidence when there is a judgment."""
-    kind = {"first-release": "promoted", "canary-started": "canary-started", "promoted": "promoted"}.get(
-        move.kind, "rolled-back"
-    )
+    if move.kind == "no-op":
+        raise ValueError(f"release {spec.name!r}: a no-op ({move.note}) moved nothing and is not recorded")
+    kind = "promoted" if move.kind == "first-release" else move.kind
     evidence = {"release_id": move.release_id, "moves": move.moves, "release": move.kind}
     scores = {}
     if judgment is not None:

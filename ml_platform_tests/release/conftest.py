@@ -147,40 +147,55 @@ class Releases:
         return started
 
     def serve(self, requests: int, seed: int, at: datetime | None = None, canary_errors: int = 0) -> pd.DataFrame:
-        """Requests routed by a hash of their id to the canary (its share) or production, logged as the server does.
+        """Requests as the server handles them, logged as it does; returns them with their labels, for feedback.
 
-        Returns the requests with their labels, for feedback.
+        A canary release routes each request by a hash of its id to the canary (its share) or production;
+        a shadow release answers every request with production and lets the canary score each one too.
         """
         active = self.active()
         frame = generate(requests, seed=seed)
         routed = np.array([int(hashlib.sha256(k.encode()).hexdigest(), 16) % 10_000 for k in frame["sample_id"]])
         to_canary = routed < active.percent * 100
-        at = pd.Timestamp(at or datetime.now(UTC))
-        for cohort, version, mask in (
-            ("production", active.production, ~to_canary),
-            ("canary", active.version, to_canary),
-        ):
-            rows = frame[mask].reset_index(drop=True)
-            predictions = load_model(self.store, self.spec.name, version).predict(rows[list(self.spec.features)])
-            log = inference_log_frame(
-                rows,
-                logged_columns(self.spec),
-                predictions,
-                None,
-                version=version,
-                batch_file="online",
-                batch_sha256="",
-                scored_at=at,
+        if active.mode == "shadow":
+            cohorts = (
+                ("production", active.production, np.ones(requests, bool)),
+                ("shadow", active.version, np.ones(requests, bool)),
             )
-            rng = np.random.default_rng(seed)
-            log[COHORT] = cohort
-            log[REQUEST_ID] = [f"req-{key}" for key in rows["sample_id"]]
-            log[LATENCY_MS] = rng.gamma(4.0, 2.5, len(log))
-            failed = np.arange(len(log)) < (canary_errors if cohort == "canary" else 0)
-            log[STATUS] = np.where(failed, "error", "ok")
-            log["prediction"] = log["prediction"].astype(object).where(~failed, None)
-            self._write(log)
+        else:
+            cohorts = (("production", active.production, ~to_canary), ("canary", active.version, to_canary))
+        for cohort, version, mask in cohorts:
+            rows = frame[mask].reset_index(drop=True)
+            self._write(
+                self._log(
+                    rows,
+                    cohort,
+                    version,
+                    pd.Timestamp(at or datetime.now(UTC)),
+                    seed,
+                    canary_errors if cohort != "production" else 0,
+                )
+            )
         return frame
+
+    def _log(self, rows: pd.DataFrame, cohort: str, version: str, at, seed: int, errors: int) -> pd.DataFrame:
+        predictions = load_model(self.store, self.spec.name, version).predict(rows[list(self.spec.features)])
+        log = inference_log_frame(
+            rows,
+            logged_columns(self.spec),
+            predictions,
+            None,
+            version=version,
+            batch_file="online",
+            batch_sha256="",
+            scored_at=at,
+        )
+        log[COHORT] = cohort
+        log[REQUEST_ID] = [f"req-{key}" for key in rows["sample_id"]]
+        log[LATENCY_MS] = np.random.default_rng(seed).gamma(4.0, 2.5, len(log))
+        failed = np.arange(len(log)) < errors
+        log[STATUS] = np.where(failed, "error", "ok")
+        log["prediction"] = log["prediction"].astype(object).where(~failed, None)
+        return log
 
     def _write(self, log: pd.DataFrame) -> None:
         folder = self.paths.inference(self.spec.name)

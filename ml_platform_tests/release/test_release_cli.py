@@ -19,7 +19,7 @@ from ml_platform.models import IRIS
 from ml_platform.models.iris.demo_data import generate
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.registry import Store
-from ml_platform_tests.release.conftest import register
+from ml_platform_tests.release.conftest import Releases, register
 
 pytestmark = pytest.mark.e2e
 
@@ -78,8 +78,18 @@ def test_start_status_promote_abort_and_history_keep_the_exit_code_contract(home
     code, report = release(capsys, "abort")
     assert code == ExitCode.GATE_FAILED and "no release is in progress" in report["message"]
 
+    assert release(capsys, "start", "--version", "1", "--canary", "50")[0] == ExitCode.PASSED
+    Releases(IRIS, store, PlatformPaths.from_environment(), None, good, "").serve(400, seed=31, canary_errors=20)
+    code, report = release(capsys, "promote")
+    assert (
+        code == ExitCode.GATE_FAILED
+        and "refused, the online gate says canary rolled back: canary error" in (report["message"])
+    )
+    code, report = release(capsys, "status", "--wait", "--judge", "--timeout", "120")
+    assert code == ExitCode.GATE_FAILED and "canary error rate observed 0.0" in report["message"]
+
     assert release(capsys, "start", "--version", "1")[0] == ExitCode.PASSED
-    started = datetime.now(UTC) - timedelta(minutes=11)  # the window has elapsed and no traffic came
+    started = datetime.now(UTC) - timedelta(minutes=30)  # the window has elapsed and no traffic came
     store.client().set_model_version_tag("iris", "1", RELEASE_STARTED_AT_TAG, started.isoformat(timespec="seconds"))
     code, report = release(capsys, "status", "--wait", "--judge", "--timeout", "120")
     assert code == ExitCode.GATE_FAILED and report["outputs"]["decision"] == "rolled-back"

@@ -111,3 +111,16 @@ def test_a_release_is_decided_once_whoever_decides_first(releases):
     with pytest.raises(PromotionBlocked, match="no longer in progress"):
         conclude_release(releases.store, releases.spec.name, move.release_id, "promote", "the gate, too late")
     assert releases.alias("production") == "1" and releases.active() is None
+
+
+def test_a_shadow_release_is_judged_on_the_requests_both_versions_scored(releases):
+    first_release(releases)
+    start_release(releases.store, releases.spec, releases.good, None, True, "test")
+    started = releases.backdate(minutes=11)
+    served = releases.serve(300, seed=23, at=started + timedelta(minutes=2))
+    releases.feedback(served, "outcomes.csv")
+    deployment = observations(releases.tick())["deployment"]
+    assert deployment["verdict"] == "promote" and releases.alias("production") == releases.good
+    assert "| canary | v2 | 300 |" in deployment["gate"] and "| production | v1 | 300 |" in deployment["gate"]
+    promoted = releases.ledger.latest(releases.spec.name, ["promoted"])
+    assert promoted.scores["live_metric"]["rows"] == 300  # both versions' own predictions of the same requests
