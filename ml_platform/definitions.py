@@ -9,9 +9,10 @@ What the Dagster UI's global lineage page shows: each model as two asset groups.
 exactly the lifecycle job's four assets, so the group's "Materialize assets" launches one lifecycle
 run. ``<model>_serving`` holds what happens to the model in service: ``batch_predictions`` (one
 dynamic partition per scoring file, materialized by the scoring sensor), the ``decisions`` ledger and
-``deployment``, the release moves of the online gate (both observed, never materialized). The page's own "Materialize all (N)…" covers every model and every
-scoring batch, and the batches are partitioned, so Dagster answers it with its partition dialog
-("Launch backfill") rather than a run; its trailing "…" says as much before the click.
+``deployment``, the release moves of the online gate (both observed, never materialized). The page's
+own "Materialize all (N)…" covers every model and every scoring batch, and the batches are
+partitioned, so Dagster answers it with its partition dialog ("Launch backfill") rather than a run;
+its trailing "…" says as much before the click.
 """
 
 import dagster as dg

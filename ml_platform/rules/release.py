@@ -56,6 +56,9 @@ OK, ERROR = "ok", "error"
 ONLINE_COLUMNS = (COHORT, REQUEST_ID, LATENCY_MS, STATUS)
 CANARY_PREDICTION, PRODUCTION_PREDICTION = "canary_prediction", "production_prediction"
 GATE = "online_release_gate"
+ERROR_RULE = "canary error rate"
+P99_RULE = "p99 latency canary / production"
+SHIFT_RULE = "prediction shift (Jensen-Shannon distance)"
 
 Verdict = Literal["promote", "rollback", "wait"]
 Mode = Literal["canary", "shadow"]
@@ -93,6 +96,7 @@ class ReleaseJudgment:
     def table(self) -> str:
         """The verdict as Markdown: the rule table, the rules not judged yet, the two cohorts."""
         lines = [f"**{self.verdict}**: {self.reason}\n", self.gate.table()]
+        lines += [f"- {rule.rule}: {rule.note}" for rule in self.gate.rules if rule.note]
         lines += [f"- not judged: {item}" for item in self.pending]
         lines.append("\n| cohort | version | requests | errors | p50 ms | p99 ms | predicted shares |")
         lines.append("|---|---|---|---|---|---|---|")
@@ -216,7 +220,7 @@ def _online_rules(production: CohortSummary, canary: CohortSummary, release: Rel
     if canary.requests >= need:
         passed = canary.error_rate <= release.max_error_rate
         note = f"{canary.errors:,} of {canary.requests:,}"
-        rules.append(Rule("canary error rate", canary.error_rate, f"<= {release.max_error_rate:g}", passed, note))
+        rules.append(Rule(ERROR_RULE, canary.error_rate, f"<= {release.max_error_rate:g}", passed, note))
     else:
         pending.append(f"canary error rate: {canary.requests:,} canary requests, {need:,} needed")
     if canary.requests >= need and production.requests >= need and canary.p99_ms is not None:
@@ -224,7 +228,7 @@ def _online_rules(production: CohortSummary, canary: CohortSummary, release: Rel
         ratio = canary.p99_ms / base if base > 0 else (1.0 if canary.p99_ms <= 0 else float("inf"))
         note = f"{_ms(canary.p99_ms)} ms vs {_ms(production.p99_ms)} ms"
         required = f"<= {release.max_p99_ratio:g}"
-        rules.append(Rule("p99 latency canary / production", ratio, required, ratio <= release.max_p99_ratio, note))
+        rules.append(Rule(P99_RULE, ratio, required, ratio <= release.max_p99_ratio, note))
         shift = prediction_shift(production, canary)
         rules.append(
             Rule(
@@ -357,20 +361,23 @@ def release_figure(judgment: ReleaseJudgment, title: str) -> Figure:
             positions + offset, [cohort.prediction_shares.get(k, 0.0) for k in classes], 0.4, color=color, label=label
         )
     shares.set_xticks(positions, classes, rotation=20 if len(classes) > 3 else 0)
-    shares.set_title("predicted class shares", fontsize=9)
     shares.legend(fontsize=7, frameon=False)
     latency = figure.add_subplot(1, 3, 2)
     for offset, cohort, color in zip((-0.2, 0.2), cohorts, colors, strict=True):
         latency.bar(np.arange(2) + offset, [cohort.p50_ms or 0.0, cohort.p99_ms or 0.0], 0.4, color=color)
     latency.set_xticks(np.arange(2), ["p50", "p99"])
     latency.set_ylabel("ms")
-    latency.set_title("latency of answered requests", fontsize=9)
     errors = figure.add_subplot(1, 3, 3)
     rates = [c.error_rate or 0.0 for c in cohorts]
     errors.bar([0, 1], rates, 0.6, color=colors)
     errors.set_xticks([0, 1], [c.cohort for c in cohorts])
-    failed = any(r.rule == "canary error rate" for r in judgment.gate.violations)
-    errors.set_title("error rate", fontsize=9, color=BELOW_FLOOR_COLOR if failed else "black")
+    failed = {rule.rule for rule in judgment.gate.violations}
+    for axes, text, rule in (
+        (shares, "predicted class shares", SHIFT_RULE),
+        (latency, "latency of answered requests", P99_RULE),
+        (errors, "error rate", ERROR_RULE),
+    ):
+        axes.set_title(text, fontsize=9, color=BELOW_FLOOR_COLOR if rule in failed else "black")
     for axes in (shares, latency, errors):
         axes.tick_params(labelsize=7)
     verdict_color = {"rollback": BELOW_FLOOR_COLOR}.get(judgment.verdict, "black")
