@@ -168,6 +168,13 @@ def record_release(paths: PlatformPaths, spec: ModelSpec, decision: Decision, ju
     return [event, deployment_observation(spec, recorded, judgment)]
 
 
+def report_events(events: list) -> None:
+    """Show events recorded outside a run (a command's release moves) on the configured Dagster instance."""
+    with dg.DagsterInstance.get() as instance:
+        for event in events:
+            instance.report_runless_asset_event(event)
+
+
 def apply_verdict(spec: ModelSpec, paths: PlatformPaths, store, active: ActiveRelease, judgment, actor: str) -> list:
     """Promote or roll back as ``judgment`` says; the events to report. Nothing on ``wait``.
 

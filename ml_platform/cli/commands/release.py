@@ -93,17 +93,8 @@ def _actor(given: str | None) -> str:
     return given or getpass.getuser()
 
 
-def _report_events(events: list) -> None:
-    """Show the moves on ``<model>/decisions`` and ``<model>/deployment`` in Dagster."""
-    import dagster as dg
-
-    with dg.DagsterInstance.get() as instance:
-        for event in events:
-            instance.report_runless_asset_event(event)
-
-
 def _start(spec, args: argparse.Namespace, report: StageReport) -> None:
-    from ml_platform.defs.release import record_release, release_decision
+    from ml_platform.defs.release import record_release, release_decision, report_events
     from ml_platform.stores.release import start_release
 
     paths, store = _context()
@@ -121,7 +112,7 @@ def _start(spec, args: argparse.Namespace, report: StageReport) -> None:
     if move.kind == "no-op":
         return
     reason = args.reason or f"release started by {actor}"
-    _report_events(record_release(paths, spec, release_decision(spec, move, reason, actor)))
+    report_events(record_release(paths, spec, release_decision(spec, move, reason, actor)))
 
 
 def _gates(spec, judgment) -> list[dict]:
@@ -162,7 +153,7 @@ def _judge(spec, paths, store, report: StageReport):
 
 
 def _status(spec, args: argparse.Namespace, report: StageReport) -> None:
-    from ml_platform.defs.release import ACTOR, apply_verdict
+    from ml_platform.defs.release import ACTOR, apply_verdict, report_events
     from ml_platform.errors import PromotionBlocked
 
     paths, store = _context()
@@ -172,7 +163,7 @@ def _status(spec, args: argparse.Namespace, report: StageReport) -> None:
     while args.wait and active is not None and active.release_id == watched:
         if args.judge and judgment.verdict != "wait":
             with contextlib.suppress(PromotionBlocked):  # decided meanwhile by the sensor or a person: see the ledger
-                _report_events(apply_verdict(spec, paths, store, active, judgment, f"{ACTOR} (ml-platform status)"))
+                report_events(apply_verdict(spec, paths, store, active, judgment, f"{ACTOR} (ml-platform status)"))
         elif time.monotonic() > deadline:
             report.exit_code = ExitCode.INFRASTRUCTURE
             report.message = (
@@ -217,7 +208,7 @@ def _outcome(spec, paths, release_id: str | None, report: StageReport) -> None:
 
 
 def _conclude(spec, args: argparse.Namespace, report: StageReport, outcome: str) -> None:
-    from ml_platform.defs.release import record_release, release_decision
+    from ml_platform.defs.release import record_release, release_decision, report_events
     from ml_platform.errors import PromotionBlocked
     from ml_platform.stores.release import conclude_release
 
@@ -231,7 +222,7 @@ def _conclude(spec, args: argparse.Namespace, report: StageReport, outcome: str)
     reason = f"{args.action} by {actor}" + (f": {args.reason}" if args.reason else "")
     reason += f" (the gate said {judgment.verdict}: {judgment.reason})"
     move = conclude_release(store, spec.name, active.release_id, outcome, reason)
-    _report_events(record_release(paths, spec, release_decision(spec, move, reason, actor, judgment), judgment))
+    report_events(record_release(paths, spec, release_decision(spec, move, reason, actor, judgment), judgment))
     report.outputs.update({"version": move.version, "decision": move.kind, "moves": move.moves, "note": move.note})
     report.exit_code = ExitCode.PASSED if outcome == "promote" else ExitCode.GATE_FAILED
     report.message = move.note
@@ -248,7 +239,7 @@ def _abort(spec, args: argparse.Namespace, report: StageReport) -> None:
 def first_release(spec, paths) -> str:
     """Make a model servable on a new home (``ml-platform demo``): its champion's first release, when
     nothing is in production yet; a model with a production is left to `ml-platform release`."""
-    from ml_platform.defs.release import record_release, release_decision
+    from ml_platform.defs.release import record_release, release_decision, report_events
     from ml_platform.keys import PRODUCTION
     from ml_platform.stores.registry import Store
     from ml_platform.stores.release import alias_version, start_release
@@ -258,6 +249,6 @@ def first_release(spec, paths) -> str:
     if production is not None:
         return f"production is v{production}; release a newer champion with `ml-platform release {spec.name} start`"
     move = start_release(store, spec, None, None, False, "ml-platform demo")
-    _report_events(record_release(paths, spec, release_decision(spec, move, "first release by the demo", "demo")))
+    report_events(record_release(paths, spec, release_decision(spec, move, "first release by the demo", "demo")))
     return move.note
 

@@ -294,14 +294,14 @@ def _move_staging_or_production(spec, args: argparse.Namespace, report: StageRep
 
 def _record_staging(spec, version: str, previous: str | None) -> None:
     """The staging move in the decision ledger, so that `ml-platform history` shows it."""
-    from ml_platform.cli.commands.release import _report_events
     from ml_platform.defs.monitoring import record
+    from ml_platform.defs.release import report_events
     from ml_platform.stores.ledger import Decision
 
     moves = {STAGING: [previous, version], **({"previous-staging": [None, previous]} if previous else {})}
     reason = f"version {version} (the champion, every gate passed) taken for staging"
     decision = Decision(spec.name, "promoted", STAGING, reason, {}, {"moves": moves}, version, "ml-platform promote")
-    _report_events([record(_paths(), decision)[1]])
+    report_events([record(_paths(), decision)[1]])
 
 
 def _alias_version(client, model: str, alias: str) -> str | None:
