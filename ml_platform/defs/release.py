@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from ml_platform.defs.monitoring import record
+from ml_platform.defs.decisions import record
 from ml_platform.defs.scoring import load_model
 from ml_platform.defs.triggers import model_sensor
 from ml_platform.keys import ModelKeys

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_platform.defs.monitoring import monitoring_definitions
+from ml_platform.defs.decisions import decisions_definitions
 from ml_platform.defs.release import release_definitions
 from ml_platform.defs.scoring import load_model, logged_columns
 from ml_platform.keys import CANARY, PREVIOUS_PRODUCTION, PRODUCTION, RELEASE_STARTED_AT_TAG
@@ -124,7 +124,7 @@ class Releases:
         platform = Platform(self.spec, self.paths, self.instance, self.store)
         return dg.Definitions.merge(
             release_definitions(self.spec),
-            monitoring_definitions(self.spec),
+            decisions_definitions(self.spec),
             dg.Definitions(resources=platform.resources()),
         )
 

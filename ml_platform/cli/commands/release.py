@@ -251,4 +251,3 @@ def first_release(spec, paths) -> str:
     move = start_release(store, spec, None, None, False, "ml-platform demo")
     report_events(record_release(paths, spec, release_decision(spec, move, "first release by the demo", "demo")))
     return move.note
-

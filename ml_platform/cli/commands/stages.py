@@ -294,7 +294,7 @@ def _move_staging_or_production(spec, args: argparse.Namespace, report: StageRep
 
 def _record_staging(spec, version: str, previous: str | None) -> None:
     """The staging move in the decision ledger, so that `ml-platform history` shows it."""
-    from ml_platform.defs.monitoring import record
+    from ml_platform.defs.decisions import record
     from ml_platform.defs.release import report_events
     from ml_platform.stores.ledger import Decision
 
