@@ -10,6 +10,8 @@ included, with their reasons and scores as metadata.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import dagster as dg
 
@@ -84,6 +86,44 @@ def record_gate_failures(context, paths: PlatformPaths, spec: ModelSpec, results
     evidence = {**subject, **run_trigger(context), "failed_checks": [result.gate for result in failed]}
     scores = {result.gate: {r.rule: r.observed for r in result.violations} for result in failed}
     record_in_step(context, paths, Decision(spec.name, "rejected", "gates", reason, scores, evidence))
+
+
+@contextmanager
+def landing_refusals_recorded(context, paths: PlatformPaths, spec: ModelSpec, evidence: Mapping) -> Iterator[None]:
+    """Record ``rejected`` (trigger ``landing``) for landing files refused before any snapshot exists.
+
+    A refusal there (an unsupported file, a size limit, two headers, a foreign delimiter) leaves no
+    snapshot for a gate to judge, so without this record it would be in the run's log only, which
+    ``ml-platform history`` and an auditor never read.
+    """
+    from ml_platform.errors import ContractViolation
+
+    try:
+        yield
+    except ContractViolation as error:
+        reason = f"landing files refused before a snapshot, nothing downstream runs and champion stays: {error}"
+        found = {**evidence, **run_trigger(context), "contract": type(error).__name__}
+        record_in_step(context, paths, Decision(spec.name, "rejected", "landing", reason, {}, found))
+        raise
+
+
+def record_dropped_columns(context, paths: PlatformPaths, spec: ModelSpec, snapshot_id: str, sources) -> None:
+    """Record an ``alert`` (trigger ``landing``) naming the columns the spec's ``unexpected_columns='drop'``
+    kept out of a snapshot: the export changed upstream, and someone may want those columns in the contract."""
+    dropped = {source.name: list(source.dropped_columns) for source in sources if source.dropped_columns}
+    if not dropped:
+        return
+    from ml_platform.rules.evidence import capped
+
+    names = sorted({column for columns in dropped.values() for column in columns})
+    reason = (
+        f"the landing files carry {len(names)} column(s) the contract does not declare: {capped(names)}; dropped "
+        f"from snapshot {snapshot_id[:12]} as the spec asks (unexpected_columns='drop'). Add them to the contract "
+        "to train on them."
+    )
+    evidence = {"snapshot_id": snapshot_id, "dropped_columns": dropped, **run_trigger(context)}
+    scores = {"dropped_columns": len(names)}
+    record_in_step(context, paths, Decision(spec.name, "alert", "landing", reason, scores, evidence))
 
 
 def record_registration(context, paths: PlatformPaths, spec: ModelSpec, registration, candidate: dict) -> None:

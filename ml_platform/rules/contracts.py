@@ -8,12 +8,14 @@ events — are separate gates, each reading its thresholds from the ``ModelSpec`
 
 from __future__ import annotations
 
+import csv
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ml_platform.rules.evidence import GateResult, Rule, capped
-from ml_platform.rules.spec import ModelSpec
+from ml_platform.rules.spec import LandingLimits, ModelSpec
 
 if TYPE_CHECKING:  # pandas is imported inside the gates: loading the definitions must not pay for it
     import pandas as pd
@@ -22,19 +24,88 @@ MAX_FAILURE_CASES = 20
 MAX_CASE_CHARS = 200  # a failing value is landing data: a hostile one may be megabytes long
 MAX_COUNTED = 50  # distinct values listed in a gate's counts (labels, segments): the most frequent first
 CLOCK_SKEW = timedelta(minutes=5)  # how far ahead of ours an exporter's clock may run
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+LIMIT_UNITS = {
+    "max_file_bytes": "bytes",
+    "max_decompressed_bytes": "bytes",
+    "max_rows": "rows",
+    "max_columns": "columns",
+}
+
+BOOLEAN_TEXT = frozenset({"True", "TRUE", "true", "False", "FALSE", "false"})  # what pandas' CSV reader reads as bool
+INTEGER_TEXT = re.compile(r"[+-]?\d+")
+FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|nan)", re.IGNORECASE)
+
+SourceRows = Sequence[tuple[str, int]]  # a snapshot's landing files in order, each with its row count
 
 
-def schema_holds(frame: pd.DataFrame, contract, subject: str, gate: str = "schema_holds") -> GateResult:
-    """Validate lazily against a pandera model, so every broken column is reported at once."""
+# ------------------------------------------------------------------ landing files, before any gate
+
+
+def foreign_delimiter(header: str, expected: str) -> str | None:
+    """The delimiter a CSV header line uses instead of ``expected``, or None when it uses ``expected``.
+
+    Counted outside quotes, per candidate: a header that never contains the expected delimiter but
+    does contain another one was written with that other one (a European spreadsheet's ``;``). A
+    header with no candidate at all is one column, not a wrong delimiter.
+    """
+    splits = {d: len(next(csv.reader([header], delimiter=d), [])) - 1 for d in DELIMITERS}
+    if splits.get(expected, 0) > 0:
+        return None
+    found = max(splits, key=splits.get)
+    return found if splits[found] > 0 else None
+
+
+def delimiter_refusal(file: str, found: str, expected: str, header: str) -> str:
+    return (
+        f"landing file {file!r} looks {DELIMITERS[found]}-delimited: its header {header[:120]!r} splits into "
+        f"{len(next(csv.reader([header], delimiter=found)))} fields on {found!r} and has no {expected!r} "
+        f"(expected {DELIMITERS[expected]}-delimited CSV, the spec's csv_delimiter {expected!r}). Re-export the file "
+        f"with {expected!r}, or set csv_delimiter={found!r} in the model's spec if every export uses it."
+    )
+
+
+def limit_refusal(file: str, limits: LandingLimits, limit: str, observed: int, how: str, at_least: bool) -> str:
+    """The refusal of a landing file over one of the spec's ``limits``, with the way to raise it.
+
+    ``at_least`` when counting stopped at the limit: the file holds more, and was not read further.
+    """
+    allowed = getattr(limits, limit)
+    unit = LIMIT_UNITS[limit]
+    amount = f"more than {allowed:,}" if at_least else f"{observed:,}"
+    return (
+        f"landing file {file!r} is over the landing limit limits.{limit}: {how} {amount} {unit} (allowed "
+        f"{allowed:,}); it was refused before being read whole. If the file is genuine, raise the limit in the "
+        f"model's spec: limits=LandingLimits({limit}=...)."
+    )
+
+
+def contract_columns(contract) -> tuple[str, ...]:
+    """The columns a pandera ``DataFrameModel`` declares, in its order."""
+    return tuple(contract.to_schema().columns)
+
+
+def schema_holds(
+    frame: pd.DataFrame, contract, subject: str, gate: str = "schema_holds", sources: SourceRows = ()
+) -> GateResult:
+    """Validate lazily against a pandera model, so every broken column is reported at once.
+
+    ``sources`` (the snapshot's landing files in order, with their rows) lets each failing row be named
+    by its file and its row in that file, which is where someone has to look.
+    """
     from pandera.errors import SchemaErrors
 
     try:
         contract.validate(frame, lazy=True)
     except SchemaErrors as errors:
-        cases = errors.failure_cases
-        table = cases.head(MAX_FAILURE_CASES)[["column", "check", "failure_case", "index"]].astype(str)
-        table = table.map(lambda text: f"{text[: MAX_CASE_CHARS - 1]}…" if len(str(text)) > MAX_CASE_CHARS else text)
-        rules = tuple(_schema_rules(cases, contract.__name__))
+        cases = _with_failing_values(errors.failure_cases, frame, contract)
+        table = cases.head(MAX_FAILURE_CASES)[["column", "check", "failure_case", "index"]]
+        if sources:
+            table = table.assign(file=[_locate(row, sources)[0] if _is_row(row) else "" for row in table["index"]])
+        table = table.astype(str).map(
+            lambda text: f"{text[: MAX_CASE_CHARS - 1]}…" if len(str(text)) > MAX_CASE_CHARS else text
+        )
+        rules = tuple(_schema_rules(cases, contract.__name__, sources))
         return GateResult(gate, subject, rules, details={"failure_cases": table.to_dict("records")})
     shape = f"{len(frame):,} rows x {len(frame.columns)} columns valid"
     rule = Rule(
@@ -49,7 +120,76 @@ def schema_holds(frame: pd.DataFrame, contract, subject: str, gate: str = "schem
     return GateResult(gate, subject, (rule,))
 
 
-def _schema_rules(cases: pd.DataFrame, contract: str) -> list[Rule]:
+def _with_failing_values(cases: pd.DataFrame, frame: pd.DataFrame, contract) -> pd.DataFrame:
+    """The failure cases with a column's wrong type replaced by the values that are not of the type.
+
+    pandera reports a column that is not of its declared, uncoerced type once, by the type it found
+    (``'str'`` for ``yes``/``no`` in a boolean column); a reader needs the values themselves and their rows.
+    """
+    import pandas as pd
+
+    whole_column = cases["check"].astype(str).str.startswith("dtype(") & cases["index"].isna()
+    if not whole_column.any():
+        return cases
+    declared = contract.to_schema().columns
+    replaced, found = [], []
+    for column in cases.loc[whole_column, "column"].dropna().unique():
+        if column not in frame.columns or column not in declared:
+            continue
+        failing = _not_of_type(frame[column], declared[column].dtype)
+        if failing.empty:
+            continue
+        found.append(column)
+        check = cases.loc[whole_column & cases["column"].eq(column), "check"].iloc[0]
+        replaced.append(
+            pd.DataFrame(
+                {
+                    "schema_context": "Column",
+                    "column": column,
+                    "check": check,
+                    "check_number": None,
+                    "failure_case": pd.Series(failing.to_numpy(), dtype=object),
+                    "index": pd.Series(failing.index, dtype=object),
+                }
+            )
+        )
+    if not replaced:
+        return cases
+    return pd.concat([cases[~(whole_column & cases["column"].isin(found))], *replaced], ignore_index=True)
+
+
+def _not_of_type(values: pd.Series, dtype) -> pd.Series:
+    """The non-null values that are not of ``dtype``'s kind (bool, integer, float, text, time); empty if unknown.
+
+    Text that a CSV reader would have read as the kind (``True``, ``42``) fits: landing files that
+    disagreed on a column's type are kept as text (``stores.snapshot._storable``), and only the values
+    that are wrong in themselves should be named, not those of the file that was right.
+    """
+    from datetime import datetime as instant
+
+    import numpy as np
+
+    kind = getattr(getattr(dtype, "type", None), "kind", None)
+    fits = {
+        "b": lambda v: isinstance(v, bool | np.bool_) or v in BOOLEAN_TEXT,
+        "i": lambda v: (
+            (isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_))
+            or (isinstance(v, str) and INTEGER_TEXT.fullmatch(v) is not None)
+        ),
+        "f": lambda v: (
+            (isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_))
+            or (isinstance(v, str) and FLOAT_TEXT.fullmatch(v) is not None)
+        ),
+        "O": lambda v: isinstance(v, str),
+        "M": lambda v: isinstance(v, instant | np.datetime64),
+    }.get({"u": "i", "U": "O"}.get(kind, kind))
+    if fits is None:
+        return values.iloc[:0]
+    present = values.dropna()
+    return present[~present.map(fits).astype(bool)]
+
+
+def _schema_rules(cases: pd.DataFrame, contract: str, sources: SourceRows = ()) -> list[Rule]:
     """One rule per broken (column, check), the frame's missing and unexpected columns first.
 
     A column whose values cannot be coerced to its type is reported once, by that coercion: its dtype
@@ -78,13 +218,15 @@ def _schema_rules(cases: pd.DataFrame, contract: str) -> list[Rule]:
                     f"unexpected {capped(found)}",
                     f"only the columns of {contract}",
                     False,
+                    "to keep only the contract's columns and record the others, set unexpected_columns='drop' "
+                    "in the model's spec",
                     value=len(found),
                     threshold=0,
                     measure="unexpected columns",
                 )
             )
         else:
-            observed = _failing_values(group, found)
+            observed = _failing_values(group, found, sources)
             rules.append(Rule(f"frame: {check}", observed, str(check), False, value=len(group), threshold=0))
     on_columns = cases[~on_frame]
     coercion_failed = on_columns["check"].astype(str).str.startswith("coerce_dtype(")
@@ -95,19 +237,48 @@ def _schema_rules(cases: pd.DataFrame, contract: str) -> list[Rule]:
         if column in uncoercible and not check.startswith("coerce_dtype(") and repeats_coercion:
             continue
         found = group["failure_case"].dropna().astype(str).unique().tolist()
-        observed = _failing_values(group, found)
+        observed = _failing_values(group, found, sources)
         rules.append(
             Rule(f"column {column}: {check}", observed, _expectation(check), False, value=len(group), threshold=0)
         )
     return rules
 
 
-def _failing_values(group: pd.DataFrame, found: list[str]) -> str:
+def _failing_values(group: pd.DataFrame, found: list[str], sources: SourceRows = ()) -> str:
     rows = group["index"].dropna().drop_duplicates().tolist()
-    where = f" in rows {capped(rows, 3)}" if rows else ""
+    where = _where(rows, sources)
     if not found:
         return f"{len(group):,} null value(s){where}"
     return f"{len(group):,} failing value(s), e.g. {capped(found, 3)}{where}"
+
+
+def _where(rows: list[int], sources: SourceRows) -> str:
+    """Rows of the frame as rows of the landing files they came from: " in 'a.csv' rows [0, 1]"."""
+    if not rows:
+        return ""
+    if not sources or not all(map(_is_row, rows)):
+        return f" in rows {capped(rows, 3)}"
+    by_file: dict[str, list[int]] = {}
+    for row in rows:
+        name, local = _locate(row, sources)
+        by_file.setdefault(name, []).append(local)
+    shown = [f"{name!r} rows {capped(local, 3)}" for name, local in list(by_file.items())[:3]]
+    more = f" and {len(by_file) - 3} more file(s)" if len(by_file) > 3 else ""
+    return " in " + ", ".join(shown) + more
+
+
+def _locate(row: int, sources: SourceRows) -> tuple[str, int]:
+    """The landing file a frame row came from, and its row in that file (both counted from 0)."""
+    start = 0
+    for name, rows in sources:
+        if row < start + rows:
+            return name, row - start
+        start += rows
+    return "?", row
+
+
+def _is_row(value) -> bool:
+    return isinstance(value, int) or getattr(getattr(value, "dtype", None), "kind", "") in ("i", "u")
 
 
 def _expectation(check: str) -> str:
@@ -364,11 +535,16 @@ def is_fresh(frame: pd.DataFrame, spec: ModelSpec, subject: str, now: datetime) 
     )
 
 
-def snapshot_gates(frame: pd.DataFrame, spec: ModelSpec, contract, subject: str, now: datetime) -> list[GateResult]:
-    """Every data gate the spec declares, in the order a reader should meet them."""
+def snapshot_gates(
+    frame: pd.DataFrame, spec: ModelSpec, contract, subject: str, now: datetime, sources: SourceRows = ()
+) -> list[GateResult]:
+    """Every data gate the spec declares, in the order a reader should meet them.
+
+    ``sources`` are the snapshot's landing files with their rows, so a failing value is named with its file.
+    """
     frame = with_typed_event_times(frame, spec, contract)
     results = [
-        schema_holds(frame, contract, subject),
+        schema_holds(frame, contract, subject, sources=sources),
         has_enough_rows(frame, spec, subject),
         has_no_nulls(frame, spec, subject),
         labels_are_known(frame, spec, subject),

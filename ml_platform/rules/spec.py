@@ -232,6 +232,27 @@ class Release(_Frozen):
         return window
 
 
+class LandingLimits(_Frozen):
+    """How large one landing file may be, checked before it is read whole.
+
+    A landing folder is written by whoever exports the data, and a few kilobytes of gzip or Parquet can
+    decompress to gigabytes: each limit is checked from what costs nothing to learn (the size on disk,
+    Parquet's footer) or from a count that streams through the file and stops as soon as it is passed.
+
+    Attributes:
+        max_file_bytes: the size of one file on disk.
+        max_decompressed_bytes: what one compressed CSV decompresses to, or a Parquet file's
+            uncompressed data (its metadata's total), whatever its codec.
+        max_rows: rows in one file (a CSV's lines after the header; a Parquet file's metadata).
+        max_columns: columns in one file (a CSV's header; a Parquet file's metadata).
+    """
+
+    max_file_bytes: int = Field(default=2 << 30, ge=1)
+    max_decompressed_bytes: int = Field(default=8 << 30, ge=1)
+    max_rows: int = Field(default=50_000_000, ge=1)
+    max_columns: int = Field(default=1_000, ge=1)
+
+
 CPU_QUANTITY = re.compile(r"^(?:[0-9]+(?:\.[0-9]+)?|[0-9]+m)$")
 MEMORY_QUANTITY = re.compile(r"^[0-9]+(?:\.[0-9]+)?(?:Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 
@@ -317,6 +338,13 @@ class ModelSpec(_Frozen):
             ``challenger`` and waits for ``ml-platform approve``.
         monitoring: the retraining triggers' rules (drift, new data, age).
         release: what serving follows, and the canary and its online gate.
+        limits: how large one landing file may be before it is read (bytes, rows, columns).
+        csv_delimiter: the field delimiter of the team's CSV exports; a CSV whose header uses another
+            one is refused, naming both.
+        unexpected_columns: what a snapshot does with landing columns the raw contract does not
+            declare: ``refuse`` (the schema gate fails, naming them) or ``drop`` (only the contract's
+            columns are kept, and the dropped names are recorded in the snapshot's metadata and the
+            decision ledger).
     """
 
     name: str
@@ -340,6 +368,9 @@ class ModelSpec(_Frozen):
     promotion: Literal["auto", "manual"] = "auto"
     monitoring: Monitoring = Monitoring()
     release: Release = Release()
+    limits: LandingLimits = LandingLimits()
+    csv_delimiter: Literal[",", ";", "\t", "|"] = ","
+    unexpected_columns: Literal["refuse", "drop"] = "refuse"
 
     @field_validator("name")
     @classmethod

@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,9 +36,13 @@ import numpy as np
 import pandas as pd
 
 from ml_platform.errors import ContractViolation, SnapshotCorrupted, SnapshotWriteFailed
+from ml_platform.rules.contracts import contract_columns
 from ml_platform.rules.evidence import capped
+from ml_platform.rules.spec import LandingLimits, ModelSpec, resolve_ref
+from ml_platform.stores import landing as formats
+from ml_platform.stores.landing import DEFAULT_LIMITS
 
-LANDING_SUFFIXES = (".csv", ".parquet", ".pq")
+LANDING_SUFFIXES = formats.SUPPORTED
 HASH_CHUNK_ROWS = 100_000  # hashing turns a chunk's text columns into Python strings: keep it small
 PARQUET_ROW_GROUP_ROWS = 500_000
 FILE_CHUNK_BYTES = 8 << 20
@@ -47,10 +51,13 @@ SNAPSHOT_ID_PATTERN = re.compile(r"[0-9a-f]{1,64}")  # content_id's sha256 hex d
 
 @dataclass(frozen=True)
 class SourceFile:
+    """One landing file a snapshot was made from; ``dropped_columns`` are those the spec chose not to keep."""
+
     name: str
     sha256: str
     bytes: int
     rows: int
+    dropped_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,27 +101,21 @@ def content_id(frame: pd.DataFrame) -> str:
 
 
 def list_landing_files(landing: Path) -> list[Path]:
-    """The CSV and Parquet files in a landing folder, by name; hidden and partial files are skipped."""
-    if not landing.is_dir():
-        return []
-    return sorted(
-        p
-        for p in landing.iterdir()
-        if p.is_file() and p.suffix.lower() in LANDING_SUFFIXES and not p.name.startswith((".", "_"))
-    )
+    """The files of a landing folder that are read (CSV, compressed CSV, Parquet), by name.
+
+    Hidden, ``_``-prefixed and in-transfer files are ignored; files of other formats are not listed here
+    but refused by ``read_landing`` (``stores.landing.survey`` tells them apart).
+    """
+    return list(formats.survey(landing).files)
 
 
-def _check_csv_not_truncated(path: Path, header_fields: int) -> None:
+def _check_csv_not_truncated(path: Path, tail_bytes: bytes, header_fields: int, delimiter: str) -> None:
     """A cut-off export ends mid-row; pandas would quietly fill the missing fields with NaN."""
-    with path.open("rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        size = handle.tell()
-        handle.seek(max(0, size - 65536))
-        tail = handle.read().decode("utf-8", errors="replace")
+    tail = tail_bytes.decode("utf-8", errors="replace")
     if tail.endswith("\n"):
         return
     last_line = tail.rsplit("\n", 1)[-1]
-    fields = next(csv.reader(io.StringIO(last_line)), [])
+    fields = next(csv.reader(io.StringIO(last_line), delimiter=delimiter), [])
     if len(fields) < header_fields:
         raise ContractViolation(
             f"landing file {path.name!r} is truncated: its last line has {len(fields)} of {header_fields} "
@@ -122,13 +123,13 @@ def _check_csv_not_truncated(path: Path, header_fields: int) -> None:
         )
 
 
-def _first_invalid_utf8(path: Path) -> str:
-    """Where a file stops being UTF-8, as "byte 0x.. at offset N (line L)".
+def _first_invalid_utf8(path: Path, suffix: str) -> str:
+    """Where a file stops being UTF-8, as "byte 0x.. at offset N (line L)" (of its decompressed text).
 
     The decoding error pandas raises counts offsets from the start of its read buffer, not of the file.
     """
     offset, line, pending = 0, 1, b""
-    with path.open("rb") as handle:
+    with formats.opened(path, suffix) as handle:
         while chunk := handle.read(FILE_CHUNK_BYTES):
             data = pending + chunk
             try:
@@ -148,9 +149,16 @@ def _invalid_byte(data: bytes, start: int, offset: int, line: int) -> str:
     return f"byte 0x{data[start]:02x} at offset {offset + start:,} (line {line})"
 
 
-def read_landing_file(path: Path) -> pd.DataFrame:
-    """Read one CSV or Parquet file, turning every reader error into one that names the file."""
-    kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
+def read_landing_file(path: Path, limits: LandingLimits = DEFAULT_LIMITS, delimiter: str = ",") -> pd.DataFrame:
+    """Read one landing file within ``limits``, turning every reader error into one that names the file.
+
+    The limits are checked before the file is read whole (``stores.landing``): its size on disk, then a
+    Parquet footer or one streamed pass through a CSV, which also checks the header's delimiter.
+    """
+    suffix = formats.landing_format(path.name)
+    if suffix is None:
+        raise ContractViolation(formats.unsupported_refusal([path.name], path.parent))
+    kind = formats.format_name(suffix)
     _refuse_escaping_link(path)
     try:
         if path.stat().st_size == 0:
@@ -158,19 +166,16 @@ def read_landing_file(path: Path) -> pd.DataFrame:
                 f"landing file {path.name!r} is empty (0 bytes): expected a {kind} file with a header and "
                 "rows. Re-export the file."
             )
-        if kind == "CSV":
-            frame = pd.read_csv(path, encoding="utf-8")
-            _check_csv_not_truncated(path, len(frame.columns))
-        else:
-            frame = pd.read_parquet(path)
+        formats.check_file_size(path, limits)
+        frame = _read_csv(path, suffix, limits, delimiter) if kind != "Parquet" else _read_parquet(path, limits)
     except ContractViolation:
         raise
     except UnicodeDecodeError as error:
         raise ContractViolation(
-            f"landing file {path.name!r} is not UTF-8 text: {_first_invalid_utf8(path)} is not valid UTF-8 "
+            f"landing file {path.name!r} is not UTF-8 text: {_first_invalid_utf8(path, suffix)} is not valid UTF-8 "
             f"({error.reason}). Re-export the file as UTF-8."
         ) from error
-    except Exception as error:  # pandas and pyarrow raise many types for one cause: a broken file
+    except Exception as error:  # pandas, pyarrow and the decompressors raise many types for one cause: a broken file
         raise ContractViolation(
             f"landing file {path.name!r} cannot be read as {kind}: "
             f"{type(error).__name__}: {str(error).strip().rstrip('.')[:300]}. Re-export the file completely."
@@ -182,6 +187,24 @@ def read_landing_file(path: Path) -> pd.DataFrame:
             "(expected a name for every column). Re-export the file with a full header."
         )
     return _scalar_columns(path, frame)
+
+
+def _read_csv(path: Path, suffix: str, limits: LandingLimits, delimiter: str) -> pd.DataFrame:
+    shape = formats.measure_csv(path, suffix, limits, delimiter)
+    if shape.bytes == 0:
+        raise ContractViolation(
+            f"landing file {path.name!r} is empty once decompressed: expected a CSV with a header and rows. "
+            "Re-export the file."
+        )
+    with formats.opened(path, suffix) as stream:
+        frame = pd.read_csv(stream, encoding="utf-8", sep=delimiter)
+    _check_csv_not_truncated(path, shape.tail, len(frame.columns), delimiter)
+    return frame
+
+
+def _read_parquet(path: Path, limits: LandingLimits) -> pd.DataFrame:
+    formats.check_parquet(path, limits)
+    return pd.read_parquet(path)
 
 
 def _refuse_escaping_link(path: Path) -> None:
@@ -276,24 +299,49 @@ def _is_utf8(value: bytes) -> bool:
     return True
 
 
-def read_landing(landing: Path, model: str) -> tuple[pd.DataFrame, list[SourceFile]]:
-    """Read and concatenate a model's landing files, refusing a folder that holds no usable rows."""
-    files = list_landing_files(landing)
+def read_model_landing(spec: ModelSpec, landing: Path) -> tuple[pd.DataFrame, list[SourceFile]]:
+    """A model's landing files read as its spec says: its limits, its delimiter, its unexpected columns."""
+    keep = contract_columns(resolve_ref(spec.contract)) if spec.unexpected_columns == "drop" else None
+    return read_landing(landing, spec.name, spec.limits, spec.csv_delimiter, keep)
+
+
+def read_landing(
+    landing: Path,
+    model: str,
+    limits: LandingLimits = DEFAULT_LIMITS,
+    delimiter: str = ",",
+    keep: Collection[str] | None = None,
+) -> tuple[pd.DataFrame, list[SourceFile]]:
+    """Read and concatenate a model's landing files, refusing a folder that holds no usable rows.
+
+    A file of a format the platform does not read refuses the whole folder by name, rather than a
+    snapshot being taken without it. ``keep``: the only columns kept (the contract's, when the spec
+    drops unexpected columns); each file's other columns are named in its ``SourceFile``.
+    """
+    folder = formats.survey(landing)
+    if folder.unsupported:
+        refusal = formats.unsupported_refusal(folder.unsupported, landing)
+        raise ContractViolation(f"dataset_snapshot {model!r}: {refusal}")
+    files = folder.files
     if not files:
+        ignored = f"; ignored: {capped(list(folder.ignored))}" if folder.ignored else ""
         raise ContractViolation(
             f"dataset_snapshot {model!r}: no landing files in {landing} (expected at least one "
-            f"{'/'.join(LANDING_SUFFIXES)} file). Run `ml-platform demo-data {model}` or copy the export "
+            f"{'/'.join(LANDING_SUFFIXES)} file{ignored}). Run `ml-platform demo-data {model}` or copy the export "
             "there."
         )
     frames, sources = [], []
     for path in files:
-        frame = read_landing_file(path)
+        frame = read_landing_file(path, limits, delimiter)
+        dropped = tuple(str(c) for c in frame.columns if c not in keep) if keep is not None else ()
+        if dropped:
+            frame = frame.drop(columns=list(dropped))
         if frames and list(frame.columns) != list(frames[0].columns):
             if set(frame.columns) != set(frames[0].columns):
                 raise _header_mismatch(path, frame, files[0], frames[0])
             frame = frame[list(frames[0].columns)]
         frames.append(frame)
-        sources.append(SourceFile(path.name, file_sha256(path), path.stat().st_size, len(frame)))
+        sources.append(SourceFile(path.name, file_sha256(path), path.stat().st_size, len(frame), dropped))
     data = _storable(pd.concat(frames, ignore_index=True)) if len(frames) > 1 else frames[0]
     if data.empty:
         raise ContractViolation(
@@ -497,7 +545,9 @@ def read_manifest(path: Path) -> Snapshot:
         manifest = json.loads((path / "manifest.json").read_text())
         manifest["path"] = path
         manifest["columns"] = tuple(manifest["columns"])
-        manifest["sources"] = tuple(SourceFile(**s) for s in manifest["sources"])
+        manifest["sources"] = tuple(
+            SourceFile(**{**s, "dropped_columns": tuple(s.get("dropped_columns", ()))}) for s in manifest["sources"]
+        )
         manifest.pop("reused", None)
         return Snapshot(**manifest)
     except (OSError, ValueError, KeyError, TypeError) as error:

@@ -10,6 +10,7 @@ from ml_platform.models import CONVERSION
 from ml_platform.models.conversion.contract import DEVICES, ConversionFeatures, ConversionRecord
 from ml_platform.models.conversion.spec import REGIONS
 from ml_platform.rules import contracts
+from ml_platform.rules.spec import LandingLimits
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SPEC = CONVERSION.model_copy(update={"min_rows": 10})
@@ -344,3 +345,104 @@ def test_an_unparseable_event_time_stays_text_so_the_schema_gate_names_it():
     results = {r.gate: r for r in contracts.snapshot_gates(frame, SPEC, ConversionRecord, SUBJECT, now=NOW)}
     failed = violated(results["schema_holds"])
     assert any("event_time" in name and "yesterday" in str(rule.observed) for name, rule in failed.items()), failed
+
+
+# landing files, before any gate: delimiters, limits, the contract's columns
+
+
+@pytest.mark.parametrize(
+    ("header", "expected", "found"),
+    [
+        ("session_id,region,price", ",", None),
+        ("session_id;region;price", ",", ";"),
+        ("session_id\tregion\tprice", ",", "\t"),
+        ("session_id|region|price", ",", "|"),
+        ('"a;b",c', ",", None),  # a semicolon inside a quoted name is not a delimiter
+        ("session_id;region", ";", None),
+        ("session_id,region", ";", ","),
+        ("only_one_column", ",", None),
+        ('"a,b";c', ";", None),
+    ],
+)
+def test_foreign_delimiter_names_the_delimiter_a_header_uses_instead(header, expected, found):
+    assert contracts.foreign_delimiter(header, expected) == found
+
+
+def test_the_delimiter_refusal_names_the_file_both_delimiters_and_the_spec_choice():
+    message = contracts.delimiter_refusal("export.csv", ";", ",", "a;b;c")
+    assert message.startswith("landing file 'export.csv' looks semicolon-delimited: its header 'a;b;c' splits into 3")
+    assert "expected comma-delimited CSV, the spec's csv_delimiter ','" in message
+    assert "set csv_delimiter=';' in the model's spec" in message
+
+
+@pytest.mark.parametrize(
+    ("limit", "observed", "how", "at_least", "expected"),
+    [
+        ("max_rows", 150, "its metadata lists", False, "limits.max_rows: its metadata lists 150 rows (allowed 100)"),
+        ("max_rows", 101, "it holds", True, "limits.max_rows: it holds more than 100 rows (allowed 100)"),
+        ("max_columns", 12, "its header has", False, "limits.max_columns: its header has 12 columns (allowed 10)"),
+        ("max_file_bytes", 2_048, "it is", False, "limits.max_file_bytes: it is 2,048 bytes (allowed 1,000)"),
+        (
+            "max_decompressed_bytes",
+            5_000_000,
+            "it decompresses to",
+            True,
+            "limits.max_decompressed_bytes: it decompresses to more than 4,000,000 bytes (allowed 4,000,000)",
+        ),
+    ],
+)
+def test_a_limit_refusal_names_the_file_the_limit_observed_allowed_and_the_way_to_raise_it(
+    limit, observed, how, at_least, expected
+):
+    limits = LandingLimits(max_rows=100, max_columns=10, max_file_bytes=1_000, max_decompressed_bytes=4_000_000)
+    message = contracts.limit_refusal("export.csv.gz", limits, limit, observed, how, at_least)
+    assert message.startswith(f"landing file 'export.csv.gz' is over the landing limit {expected}")
+    assert message.endswith(f"raise the limit in the model's spec: limits=LandingLimits({limit}=...).")
+
+
+def test_landing_limits_have_defaults_and_refuse_a_limit_below_one():
+    assert CONVERSION.limits == LandingLimits() and LandingLimits().max_rows >= 1_000_000
+    with pytest.raises(ValueError, match="max_rows"):
+        LandingLimits(max_rows=0)
+    with pytest.raises(ValueError, match="unexpected_columns"):
+        type(CONVERSION).model_validate({**CONVERSION.model_dump(), "unexpected_columns": "keep"})
+
+
+def test_contract_columns_are_the_declared_columns_in_order():
+    assert contracts.contract_columns(ConversionRecord) == tuple(sessions().columns)
+
+
+# schema_holds: the failing values and where they came from
+
+
+def test_a_wrong_type_in_an_uncoerced_column_is_reported_by_its_values_not_its_type():
+    frame = sessions().assign(returning_customer=["yes", "no"] * 5)
+    result = contracts.schema_holds(frame, ConversionRecord, SUBJECT)
+    rule = violated(result)["column returning_customer: dtype('bool')"]
+    assert rule.observed == "10 failing value(s), e.g. ['yes', 'no'] in rows [0, 1, 2, … 7 more]"
+    assert {case["failure_case"] for case in result.details["failure_cases"]} == {"yes", "no"}
+
+
+def test_text_that_reads_as_the_type_is_not_named_beside_the_values_that_do_not():
+    """Files that disagreed on a column's type are kept as text: ``True`` from one file is right, ``yes`` not."""
+    frame = sessions().assign(returning_customer=["True", "False", "yes", "True", "no"] * 2)
+    rule = violated(contracts.schema_holds(frame, ConversionRecord, SUBJECT))[
+        "column returning_customer: dtype('bool')"
+    ]
+    assert rule.observed == "4 failing value(s), e.g. ['yes', 'no'] in rows [2, 4, 7, … 1 more]"
+
+
+def test_failing_rows_are_named_by_their_landing_file_and_their_row_in_it():
+    frame = sessions().assign(region=["us-east"] * 6 + ["mars", "us-east", "venus", "us-east"])
+    sources = [("a.csv", 4), ("b.csv.gz", 4), ("c.parquet", 2)]
+    result = contracts.schema_holds(frame, ConversionRecord, SUBJECT, sources=sources)
+    (rule,) = [r for name, r in violated(result).items() if name.startswith("column region: isin")]
+    assert rule.observed == "2 failing value(s), e.g. ['mars', 'venus'] in 'b.csv.gz' rows [2], 'c.parquet' rows [0]"
+    assert [case["file"] for case in result.details["failure_cases"]] == ["b.csv.gz", "c.parquet"]
+
+
+def test_an_unexpected_column_says_how_a_spec_drops_it():
+    result = contracts.schema_holds(sessions().assign(utm_source="mail"), ConversionRecord, SUBJECT)
+    rule = violated(result)["no unexpected columns"]
+    assert rule.observed == "unexpected ['utm_source']"
+    assert "set unexpected_columns='drop' in the model's spec" in rule.note

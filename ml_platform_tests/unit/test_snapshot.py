@@ -90,7 +90,9 @@ def test_take_snapshot_writes_data_and_manifest(frame, tmp_path):
     assert manifest["snapshot_id"] == snapshot.snapshot_id
     assert manifest["rows"] == 3
     assert manifest["columns"] == ["id", "value", "count"]
-    assert manifest["sources"] == [{"name": "export.csv", "sha256": "0" * 64, "bytes": 100, "rows": 3}]
+    assert manifest["sources"] == [
+        {"name": "export.csv", "sha256": "0" * 64, "bytes": 100, "rows": 3, "dropped_columns": []}
+    ]
     assert manifest["data_sha256"] == snapshots.file_sha256(snapshot.data_file)
     pd.testing.assert_frame_equal(pd.read_parquet(snapshot.data_file), frame)
 
@@ -189,8 +191,9 @@ def test_read_landing_refuses_a_missing_folder(tmp_path):
 
 
 def test_read_landing_refuses_a_folder_without_landing_files(landing):
-    (landing / "notes.txt").write_text("not data")
-    with pytest.raises(ContractViolation, match=r"'conversion': no landing files in .*expected at least one"):
+    (landing / "_notes.txt").write_text("not data")
+    expected = r"'conversion': no landing files in .*expected at least one .*; ignored: \['_notes\.txt'\]\)"
+    with pytest.raises(ContractViolation, match=expected):
         read_landing(landing, "conversion")
 
 

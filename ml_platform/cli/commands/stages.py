@@ -181,10 +181,10 @@ def _decide_retraining(spec, args: argparse.Namespace, report: StageReport) -> N
     """
     from ml_platform.rules.retraining import ChampionFacts, Observed, decide_retraining
     from ml_platform.stores.registry import current_champion
-    from ml_platform.stores.snapshot import content_id, read_landing
+    from ml_platform.stores.snapshot import content_id, read_model_landing
 
     paths = _paths()
-    frame, _ = read_landing(spec.landing_path(paths.home), spec.name)
+    frame, _ = read_model_landing(spec, spec.landing_path(paths.home))
     snapshot_id = content_id(frame)
     champion = current_champion(_store(paths), spec.name)
     champion_snapshot = champion.tags.get(f"{REGISTRY_TAG}snapshot_id") if champion else None

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from ml_platform.defs.decisions import record_gate_failures
+from ml_platform.defs.decisions import landing_refusals_recorded, record_dropped_columns, record_gate_failures
 from ml_platform.defs.gating import INFRASTRUCTURE_RETRY, SNAPSHOT_ID, check_result, evidence_failures, latest_metadata
 from ml_platform.defs.resources import PlatformHome
 from ml_platform.keys import SNAPSHOT, ModelKeys
@@ -39,21 +39,26 @@ def build_snapshot(spec: ModelSpec, keys: ModelKeys) -> dg.Definitions:
         retry_policy=INFRASTRUCTURE_RETRY,
     )
     def dataset_snapshot(context: dg.AssetExecutionContext, platform: PlatformHome) -> dg.MaterializeResult:
-        from ml_platform.stores.snapshot import read_landing, take_snapshot
+        from ml_platform.stores.landing import survey
+        from ml_platform.stores.snapshot import read_model_landing, take_snapshot
 
         paths = platform.paths()
         landing = spec.landing_path(paths.home)
-        with evidence_failures(SNAPSHOT, spec.name):
+        folder = survey(landing)
+        found = {"landing": str(landing), "files": [p.name for p in folder.files], "ignored": list(folder.ignored)}
+        with evidence_failures(SNAPSHOT, spec.name), landing_refusals_recorded(context, paths, spec, found):
             context.log.info(f"reading landing files in {landing}")
-            frame, sources = read_landing(landing, spec.name)
+            frame, sources = read_model_landing(spec, landing)
             context.log.info(f"read {len(frame):,} rows from {len(sources)} file(s); hashing and writing the snapshot")
             snapshot = take_snapshot(frame, sources, paths.snapshots(spec.name))
         context.log.info(
             f"snapshot {snapshot.snapshot_id[:12]} {'reused' if snapshot.reused else 'written'}: "
             f"{snapshot.rows:,} rows from {len(sources)} file(s)"
         )
+        record_dropped_columns(context, paths, spec, snapshot.snapshot_id, sources)
+        metadata = _snapshot_metadata(spec, snapshot, frame, landing)
         return dg.MaterializeResult(
-            metadata={SNAPSHOT_ID: snapshot.snapshot_id, **_snapshot_metadata(spec, snapshot, frame, landing)},
+            metadata={SNAPSHOT_ID: snapshot.snapshot_id, **metadata, **_landing_metadata(sources, folder.ignored)},
             data_version=dg.DataVersion(snapshot.snapshot_id),
         )
 
@@ -71,15 +76,29 @@ def build_snapshot(spec: ModelSpec, keys: ModelKeys) -> dg.Definitions:
 
         snapshot_id = latest_metadata(context.instance, keys.snapshot)[SNAPSHOT_ID]
         with evidence_failures(SNAPSHOT, spec.name):
-            _, frame = load_snapshot(platform.paths().snapshots(spec.name), snapshot_id)
+            snapshot, frame = load_snapshot(platform.paths().snapshots(spec.name), snapshot_id)
         contract = resolve_ref(spec.contract)
         subject = f"{SNAPSHOT} {spec.name!r} {snapshot_id[:12]}"
-        results = contracts.snapshot_gates(frame, spec, contract, subject, now=datetime.now(UTC))
+        sources = [(source.name, source.rows) for source in snapshot.sources]
+        results = contracts.snapshot_gates(frame, spec, contract, subject, now=datetime.now(UTC), sources=sources)
         record_gate_failures(context, platform.paths(), spec, results, {SNAPSHOT_ID: snapshot_id})
         for result in results:
             yield check_result(keys.snapshot, result, SNAPSHOT_ID, snapshot_id)
 
     return dg.Definitions(assets=[dataset_snapshot], asset_checks=[snapshot_checks])
+
+
+def _landing_metadata(sources, ignored) -> dict:
+    """What this run read differently from the files as they landed: columns dropped, entries ignored.
+
+    From this run's reading, not the snapshot's manifest: a reused snapshot was written by an earlier
+    run, whose landing files may have carried other extra columns.
+    """
+    dropped = {source.name: list(source.dropped_columns) for source in sources if source.dropped_columns}
+    metadata = {"ignored_files": dg.MetadataValue.json(list(ignored))}
+    if dropped:
+        metadata["dropped_columns"] = dg.MetadataValue.json(dropped)
+    return metadata
 
 
 def _snapshot_metadata(spec: ModelSpec, snapshot, frame, landing) -> dict:
