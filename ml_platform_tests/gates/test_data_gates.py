@@ -97,7 +97,10 @@ def land_corrupt_parquet(platform) -> None:
 @pytest.mark.parametrize(
     ("land", "expected"),
     [
-        (land_nothing, r"no landing files in \S*landing/{model} \(expected at least one \.csv/\.parquet/\.pq file"),
+        (
+            land_nothing,
+            r"no landing files in \S*landing/{model} \(expected at least one \.csv/\.csv\.gz/.*\.parquet/\.pq file",
+        ),
         (land_empty_file, r"landing file 'export\.csv' is empty \(0 bytes\): expected a CSV file with a"),
         (land_header_only, r"the landing files \['export\.csv'\] hold a header but no rows"),
         (land_truncated_csv, r"landing file 'export\.csv' is truncated: its last line has 2 of 10 fields"),
@@ -179,13 +182,14 @@ INVALID = {
         wrong_type,
         {
             "schema_holds": "column price: coerce_dtype('float64'): observed 1 failing value(s), e.g. ['abc'] in "
-            "rows [5], required every value convertible to float64",
+            "'export.csv' rows [5], required every value convertible to float64",
         },
     ),
     "nulls": (
         nulls,
         {
-            "schema_holds": "column price: not_nullable: observed 2 null value(s) in rows [3, 8], required no nulls",
+            "schema_holds": "column price: not_nullable: observed 2 null value(s) in 'export.csv' rows [3, 8], "
+            "required no nulls",
             "has_no_nulls": "nulls in price: observed 2, required 0 (e.g. rows [3, 8])",
         },
     ),
@@ -205,7 +209,7 @@ INVALID = {
         unknown_region,
         {
             "schema_holds": f"column region: isin({list(REGIONS)}): observed 1 failing value(s), e.g. ['mars'] in "
-            "rows [0]",
+            "'export.csv' rows [0]",
             "has_every_segment": "unexpected region values: observed ['mars'], required none outside "
             f"{sorted(REGIONS)}",
         },
