@@ -130,7 +130,7 @@ def score_batch(spec: ModelSpec, paths: PlatformPaths, store, batch_file: str) -
             f"`ml-platform release {spec.name} start`."
         )
     sha256 = file_sha256(path)
-    batch, notes = validate_batch(spec, read_landing_file(path), batch_file)
+    batch, notes = validate_batch(spec, read_landing_file(path, spec.limits, spec.csv_delimiter), batch_file)
     if batch.empty:
         raise ContractViolation(f"{BATCH_PREDICTIONS} {spec.name!r}: scoring batch {batch_file!r} has no rows")
     log_dir = paths.inference(spec.name)
@@ -343,7 +343,7 @@ def _read_outcomes(spec: ModelSpec, paths: PlatformPaths, champion: str, log, fi
             continue
         try:
             frame = read_feedback(
-                read_landing_file(path),
+                read_landing_file(path, spec.limits, spec.csv_delimiter),
                 key=spec.key_column,
                 label=spec.label,
                 label_values=spec.label_values,
