@@ -20,6 +20,22 @@ class SnapshotCorrupted(ContractViolation):
     """A stored snapshot no longer matches the hash recorded when it was written."""
 
 
+class ArtifactTampered(ContractViolation):
+    """A registered version's model files no longer match the hashes recorded when it was registered."""
+
+
+class ArtifactUnverified(ContractViolation):
+    """A registered version has no recorded artifact hashes (registered before they were recorded)."""
+
+
+class RequestRefused(ContractViolation):
+    """An online request the server will not score: its status (4xx) and the message naming the problem."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
 class ChampionMoved(PromotionBlocked):
     """The candidate was registered, but the champion it was compared with is no longer champion."""
 

@@ -185,13 +185,14 @@ def _write_once(frame, target: Path) -> bool:
 
 
 def read_inference_log(paths: PlatformPaths, spec: ModelSpec):
-    """Every logged prediction of the model, with its inputs."""
+    """Every logged prediction of the model, with its inputs (online shadow and error rows are no answers)."""
     import pandas as pd
 
-    files = sorted(paths.inference(spec.name).glob("*.parquet"))
-    if not files:
-        return pd.DataFrame()
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    from ml_platform.serving.log import serving_rows
+
+    frames = [serving_rows(pd.read_parquet(f)) for f in sorted(paths.inference(spec.name).glob("*.parquet"))]
+    frames = [frame for frame in frames if not frame.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def judge_scoring_folder(

@@ -165,14 +165,18 @@ def current_champion(store: Store, model: str) -> Champion | None:
     return Champion(str(version.version), version.run_id, dict(version.tags))
 
 
-def load_version(store: Store, model: str, version: str):
-    """A registered version's pipeline, read only if its files lie under the store's own artifact root.
+def load_version(store: Store, model: str, version: str, *, require_manifest: bool = False):
+    """A registered version's pipeline, read only if its files lie under the store's own artifact root
+    and match the hashes recorded at registration (``stores.artifacts``).
 
     Loading deserializes (skops, or pickle for whatever a version's ``MLmodel`` names): anyone who can
     write the registry could register a version whose source is a file elsewhere and point ``champion``
-    at it. Such a version is refused before a byte of it is read.
+    at it. Such a version is refused before a byte of it is read; so is one whose files changed.
+    ``require_manifest`` also refuses a version registered before hashes were recorded (serving does).
     """
     import mlflow.sklearn
+
+    from ml_platform.stores.artifacts import verified_copy
 
     client = store.client()
     location = client.get_model_version_download_uri(model, str(version))
@@ -182,7 +186,8 @@ def load_version(store: Store, model: str, version: str):
             f"root {store.artifact_root!r}; it will not be loaded (loading a model runs its deserializer). "
             "Was the registry edited by hand? Register versions only through the platform."
         )
-    return mlflow.sklearn.load_model(f"models:/{model}/{version}")
+    with verified_copy(store, model, str(version), required=require_manifest) as folder:
+        return mlflow.sklearn.load_model(str(folder))
 
 
 def _is_under(location: str, root: str) -> bool:
@@ -228,6 +233,8 @@ def register_candidate(
     Raises:
         ChampionMoved: the version was registered without an alias; re-run the graph to compare again.
     """
+    from ml_platform.stores.artifacts import manifest_of, manifest_tags
+
     client = store.client()
     with store.lock(model):
         existing = _version_with_fingerprint(client, model, fingerprint)
@@ -251,6 +258,7 @@ def register_candidate(
                 f"{_named(current)} (another run or a person moved it meanwhile)"
             )
         version_tags = _version_tags(tags, fingerprint, current, promoted_at, stale, promote)
+        version_tags |= manifest_tags(manifest_of(model_uri), model_uri)  # verified at every load
         created = client.create_model_version(
             model, source=model_uri, run_id=run_id, tags=version_tags, model_id=_logged_model_id(model_uri)
         )

@@ -1,0 +1,146 @@
+"""The online inference log (platform-owned): every online prediction, beside the batch scoring log.
+
+Files are ``<home>/inference/<model>/online-<UTC yyyymmddTHHMMSS>-<pid>-<seq>.parquet``, in the columns
+batch scoring writes (``rules.performance.inference_log_frame``) plus ``cohort`` (production, canary or
+shadow), ``request_id``, ``latency_ms`` and ``status`` (ok or error); error rows also carry
+``http_status`` and ``error``, and null inputs and prediction (a refused request's inputs cannot be
+typed). Rows are buffered and written every ``flush_rows`` rows or ``flush_seconds`` seconds and at
+shutdown. Each file is written once: to a hidden partial first, then linked to its name (``os.link``
+fails rather than overwrite), so a reader sees a whole file or none. A server killed mid-write leaves
+only a hidden partial, which readers never match and the next server removes (``remove_partials``).
+
+Readers that judge the deployed model (drift, the performance monitor: ``serving_rows``) ignore shadow
+and error rows; ``read_online_log`` gives everything, for the release gate.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+COHORT, REQUEST_ID, LATENCY_MS, STATUS = "cohort", "request_id", "latency_ms", "status"
+HTTP_STATUS, ERROR = "http_status", "error"
+PRODUCTION_COHORT, CANARY_COHORT, SHADOW_COHORT = "production", "canary", "shadow"
+OK, FAILED = "ok", "error"
+ONLINE = "online"  # the batch_file of every online row
+PARTIAL = re.compile(r"^\.online-\d{8}T\d{6}-(?P<pid>\d+)-\d+\.parquet\.partial$")
+
+
+def serving_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows that judge the deployed model: answered (``status`` ok) and returned (not shadow)."""
+    if frame.empty:
+        return frame
+    keep = pd.Series(True, index=frame.index)
+    if COHORT in frame.columns:
+        keep &= frame[COHORT].astype(str) != SHADOW_COHORT
+    if STATUS in frame.columns:
+        keep &= frame[STATUS].astype(str) != FAILED
+    return frame[keep]
+
+
+def remove_partials(folder: Path) -> list[Path]:
+    """Delete the hidden partial files of online writers that are no longer running; the paths removed."""
+    removed = []
+    for path in folder.glob(".online-*.partial") if folder.is_dir() else ():
+        match = PARTIAL.match(path.name)
+        if match and not _alive(int(match["pid"])):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # a partial of this very process is left from a crash before a restart under the same pid
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_online_log(paths, spec, since: datetime | None = None) -> pd.DataFrame:
+    """Every online row of the model (every cohort and status), scored at or after ``since`` when given."""
+    folder = paths.inference(spec.name)
+    frames = []
+    for path in sorted(folder.glob("online-*.parquet")) if folder.is_dir() else ():
+        frame = pd.read_parquet(path)
+        if since is not None:
+            start = pd.Timestamp(since)
+            frame = frame[frame["scored_at"] >= (start.tz_localize("UTC") if start.tzinfo is None else start)]
+        frames.append(frame)
+    frames = [frame for frame in frames if not frame.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+class OnlineLog:
+    """The buffered writer of one model's online log; ``append`` from the server, ``flush`` from any thread."""
+
+    def __init__(self, folder: Path, *, flush_rows: int = 5_000, flush_seconds: float = 5.0):
+        self.folder, self.flush_rows, self.flush_seconds = folder, flush_rows, flush_seconds
+        self._buffer: list[pd.DataFrame] = []
+        self._rows = 0
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._sequence = 0
+        self.last_flush = time.monotonic()
+        self.written: list[Path] = []
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_partials(folder)
+
+    def append(self, frame: pd.DataFrame) -> None:
+        with self._lock:
+            if not self._rows:
+                self.last_flush = time.monotonic()  # the wait starts with the first buffered row
+            self._buffer.append(frame)
+            self._rows += len(frame)
+
+    def due(self) -> bool:
+        """Whether buffered rows have waited ``flush_seconds`` or number ``flush_rows``."""
+        with self._lock:
+            if not self._rows:
+                return False
+            return self._rows >= self.flush_rows or time.monotonic() - self.last_flush >= self.flush_seconds
+
+    def flush(self) -> list[Path]:
+        """Write what is buffered: one file for the answered rows, one for the errors; the files written."""
+        with self._lock:
+            frames, self._buffer, self._rows = self._buffer, [], 0
+            self.last_flush = time.monotonic()
+        written = []
+        with self._write_lock:
+            for group in _by_status(frames):
+                written.append(self._write_once(pd.concat(group, ignore_index=True)))
+            self.written.extend(written)
+        return written
+
+    def _write_once(self, frame: pd.DataFrame) -> Path:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        while True:
+            self._sequence += 1
+            name = f"online-{stamp}-{os.getpid()}-{self._sequence}.parquet"
+            partial = self.folder / f".{name}.partial"
+            frame.to_parquet(partial, index=False)
+            try:
+                os.link(partial, self.folder / name)  # never replaces a file: another writer's name is skipped
+                return self.folder / name
+            except FileExistsError:
+                continue
+            finally:
+                partial.unlink(missing_ok=True)
+
+
+def _by_status(frames: Iterable[pd.DataFrame]) -> list[list[pd.DataFrame]]:
+    """The buffered frames split into answered and error rows: their columns have different types."""
+    answered = [frame for frame in frames if not frame.empty and (frame[STATUS] == OK).all()]
+    errors = [frame for frame in frames if not frame.empty and not (frame[STATUS] == OK).all()]
+    return [group for group in (answered, errors) if group]
