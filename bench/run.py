@@ -21,7 +21,7 @@ from bench.common import ROOT, machine, require_gnu_time, verdict
 
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
-SECTIONS = ("startup", "e2e", "gates", "snapshot", "drift", "load")
+SECTIONS = ("startup", "e2e", "gates", "snapshot", "drift", "load", "serving")
 
 
 @dataclass
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += drift(args.repeats + 2, details)
     if "load" in only:
         rows += load(details, write=not args.no_write)
+    if "serving" in only:
+        rows += serving(details, write=not args.no_write)
     info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     info["bench wall time"] = f"{(time.monotonic() - started) / 60:.1f} min"
     table = render(rows, info, details, args)
@@ -261,6 +263,18 @@ def load(details: list[str], write: bool = True) -> list[Row]:
             for sensor, label in (("new-data", "new_data"), ("drift", "drift"))
         ],
     ]
+
+
+def serving(details: list[str], write: bool = True, duration: int = 20) -> list[Row]:
+    from bench import bench_serving
+
+    print(f"\n== serving: ml-platform serve vs mlflow models serve, wrk at 1 and 8 connections, {duration} s each")
+    result = bench_serving.compare(duration)
+    text = bench_serving.table(result, duration)
+    details.append(text)
+    if write:
+        bench_serving.write_section(text)  # its own section too, kept when a later run leaves serving out
+    return [Row(target, figure, required, holds) for target, figure, required, holds in bench_serving.verdicts(result)]
 
 
 def _series_table(title: str, series) -> str:

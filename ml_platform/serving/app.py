@@ -221,13 +221,22 @@ def _not_ready(status: dict[str, Any]) -> str:
     return "; ".join(reasons) or "its deployed version is still loading"
 
 
+def _one_thread() -> None:
+    """Each predict thread runs OpenMP single-threaded (see ``server.serve``; the env var covers the rest)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="openmp")
+
+
 def build_app(specs, store, paths, limits: ServerLimits | None = None, **policy_overrides) -> Starlette:
     """The application serving ``specs`` from ``store``, logging under ``paths``' inference folder."""
     from ml_platform.serving.deployment import ModelDeployment
     from ml_platform.serving.settings import serving_policy
 
     limits = limits or ServerLimits()
-    executor = ThreadPoolExecutor(max_workers=max(2, 2 * len(specs)), thread_name_prefix="ml_platform-predict")
+    executor = ThreadPoolExecutor(
+        max_workers=max(2, 2 * len(specs)), thread_name_prefix="ml_platform-predict", initializer=_one_thread
+    )
     deployments = {
         spec.name: ModelDeployment(
             spec,

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ml_platform.errors import ArtifactTampered, ArtifactUnverified, PromotionBlocked, RequestRefused
 from ml_platform.keys import CANARY
+from ml_platform.rules.performance import BATCH_FILE, BATCH_SHA256, CONFIDENCE, MODEL_VERSION, PREDICTION, SCORED_AT
 from ml_platform.serving import log as online
 from ml_platform.serving.batching import MicroBatcher, Retired
 from ml_platform.serving.payload import Rows
@@ -273,44 +274,40 @@ class ModelDeployment:
         return results
 
     def _log_answers(self, frame, predictions, confidence, version, cohorts, request_ids, latencies) -> None:
-        from ml_platform.rules.performance import inference_log_frame
-
-        rows = inference_log_frame(
-            frame,
-            self.logged_columns,
-            predictions,
-            confidence,
-            version=version,
-            batch_file=online.ONLINE,
-            batch_sha256="",
-            scored_at=pd.Timestamp(datetime.now(UTC)),
-        )
-        rows[online.COHORT] = cohorts
-        rows[online.REQUEST_ID] = request_ids
-        rows[online.LATENCY_MS] = latencies
-        rows[online.STATUS] = online.OK
-        self.log.append(rows)
+        """The answered rows, in the columns batch scoring logs (``rules.performance.inference_log_frame``)."""
+        columns = {
+            PREDICTION: predictions.tolist(),
+            CONFIDENCE: confidence.tolist() if confidence is not None else float("nan"),
+            MODEL_VERSION: version,
+            BATCH_FILE: online.ONLINE,
+            BATCH_SHA256: "",
+            SCORED_AT: pd.Timestamp(datetime.now(UTC)),
+            online.COHORT: cohorts,
+            online.REQUEST_ID: request_ids,
+            online.LATENCY_MS: latencies,
+            online.STATUS: online.OK,
+        }
+        self.log.append(frame[self.logged_columns].reset_index(drop=True), columns)
 
     def log_error(
         self, request_id: str, cohort: str, arrived: float, version: str | None, status: int, message: str
     ) -> None:
         """One error row for a request that got no prediction: which, why, and how long it took."""
-        row = {column: [None] for column in self.logged_columns}
-        row |= {
-            "prediction": [None],
-            "confidence": [np.nan],
-            "model_version": [version or ""],
-            "batch_file": [online.ONLINE],
-            "batch_sha256": [""],
-            "scored_at": [pd.Timestamp(datetime.now(UTC))],
-            online.COHORT: [cohort],
-            online.REQUEST_ID: [request_id],
-            online.LATENCY_MS: [(time.perf_counter() - arrived) * 1000],
-            online.STATUS: [online.FAILED],
-            online.HTTP_STATUS: [status],
-            online.ERROR: [message[:1000]],
+        columns = {
+            PREDICTION: None,
+            CONFIDENCE: float("nan"),
+            MODEL_VERSION: version or "",
+            BATCH_FILE: online.ONLINE,
+            BATCH_SHA256: "",
+            SCORED_AT: pd.Timestamp(datetime.now(UTC)),
+            online.COHORT: cohort,
+            online.REQUEST_ID: request_id,
+            online.LATENCY_MS: (time.perf_counter() - arrived) * 1000,
+            online.STATUS: online.FAILED,
+            online.HTTP_STATUS: status,
+            online.ERROR: message[:1000],
         }
-        self.log.append(pd.DataFrame(row))
+        self.log.append(pd.DataFrame({column: [None] for column in self.logged_columns}), columns, ok=False)
 
     # -- reporting ----------------------------------------------------------------------------------
 

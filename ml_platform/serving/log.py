@@ -19,9 +19,10 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -82,12 +83,25 @@ def read_online_log(paths, spec, since: datetime | None = None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """Rows as the server hands them over: the typed inputs, and the log's own columns (a list or one value)."""
+
+    inputs: pd.DataFrame
+    columns: dict[str, Any]
+
+
 class OnlineLog:
-    """The buffered writer of one model's online log; ``append`` from the server, ``flush`` from any thread."""
+    """The buffered writer of one model's online log; ``append`` from the server, ``flush`` from any thread.
+
+    The server hands over its pieces as they are (typed inputs, arrays of predictions); they become one
+    frame only when flushed, so that the cost of building it is paid once per file, not per request.
+    """
 
     def __init__(self, folder: Path, *, flush_rows: int = 5_000, flush_seconds: float = 5.0):
         self.folder, self.flush_rows, self.flush_seconds = folder, flush_rows, flush_seconds
-        self._buffer: list[pd.DataFrame] = []
+        self._answered: list[_Piece] = []
+        self._errors: list[_Piece] = []
         self._rows = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -97,12 +111,13 @@ class OnlineLog:
         folder.mkdir(parents=True, exist_ok=True)
         remove_partials(folder)
 
-    def append(self, frame: pd.DataFrame) -> None:
+    def append(self, inputs: pd.DataFrame, columns: dict[str, Any], ok: bool = True) -> None:
+        """Buffer rows: ``inputs`` (one row each) and the log's columns, each a sequence or one value for all."""
         with self._lock:
             if not self._rows:
                 self.last_flush = time.monotonic()  # the wait starts with the first buffered row
-            self._buffer.append(frame)
-            self._rows += len(frame)
+            (self._answered if ok else self._errors).append(_Piece(inputs, columns))
+            self._rows += len(inputs)
 
     def due(self) -> bool:
         """Whether buffered rows have waited ``flush_seconds`` or number ``flush_rows``."""
@@ -112,14 +127,14 @@ class OnlineLog:
             return self._rows >= self.flush_rows or time.monotonic() - self.last_flush >= self.flush_seconds
 
     def flush(self) -> list[Path]:
-        """Write what is buffered: one file for the answered rows, one for the errors; the files written."""
+        """Write what is buffered: one file for the answered rows, one for the errors (their columns have
+        different types); the files written."""
         with self._lock:
-            frames, self._buffer, self._rows = self._buffer, [], 0
+            groups = [group for group in (self._answered, self._errors) if group]
+            self._answered, self._errors, self._rows = [], [], 0
             self.last_flush = time.monotonic()
-        written = []
         with self._write_lock:
-            for group in _by_status(frames):
-                written.append(self._write_once(pd.concat(group, ignore_index=True)))
+            written = [self._write_once(_assemble(group)) for group in groups]
             self.written.extend(written)
         return written
 
@@ -139,8 +154,12 @@ class OnlineLog:
                 partial.unlink(missing_ok=True)
 
 
-def _by_status(frames: Iterable[pd.DataFrame]) -> list[list[pd.DataFrame]]:
-    """The buffered frames split into answered and error rows: their columns have different types."""
-    answered = [frame for frame in frames if not frame.empty and (frame[STATUS] == OK).all()]
-    errors = [frame for frame in frames if not frame.empty and not (frame[STATUS] == OK).all()]
-    return [group for group in (answered, errors) if group]
+def _assemble(pieces: list[_Piece]) -> pd.DataFrame:
+    frame = pd.concat([piece.inputs for piece in pieces], ignore_index=True)
+    for name in pieces[0].columns:
+        values: list[Any] = []
+        for piece in pieces:
+            value = piece.columns[name]
+            values.extend(value if isinstance(value, list) else [value] * len(piece.inputs))
+        frame[name] = values
+    return frame

@@ -7,6 +7,7 @@ scale out with more processes (replicas), each following the registry on its own
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 
 from ml_platform.serving.settings import ServerLimits
@@ -14,6 +15,10 @@ from ml_platform.serving.settings import ServerLimits
 
 def serve(models: Sequence[str], host: str, port: int, limits: ServerLimits, **policy_overrides) -> None:
     """Serve ``models`` (every declared model when empty) until interrupted; the log is flushed on the way out."""
+    # One thread per predict call: batching, not OpenMP inside one call, is where online throughput comes
+    # from. On a busy machine the OpenMP team of HistGradientBoosting spin-waits: a one-row predict_proba
+    # measured 221 ms with the default threads and 26 ms with one (docs/benchmarks.md, Serving).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 
     from ml_platform.models import SPECS, get_spec

@@ -255,11 +255,11 @@ def test_an_edited_manifest_tag_and_a_missing_one_are_refused():
 # -- the online log ------------------------------------------------------------------------------------
 
 
-def _log_rows(cohort: str, status: str, count: int = 3) -> pd.DataFrame:
-    frame = pd.DataFrame({"session_id": [f"s{n}" for n in range(count)], "prediction": [1] * count})
-    frame[online.COHORT], frame[online.STATUS] = cohort, status
-    frame["scored_at"] = pd.Timestamp.now(tz="UTC")
-    return frame
+def _log_rows(cohort: str, status: str, count: int = 3) -> tuple[pd.DataFrame, dict, bool]:
+    inputs = pd.DataFrame({"session_id": [f"s{n}" for n in range(count)]})
+    columns = {"prediction": [1] * count, online.COHORT: cohort, online.STATUS: status,
+               "scored_at": pd.Timestamp.now(tz="UTC")}  # fmt: skip
+    return inputs, columns, status == online.OK
 
 
 def test_each_flush_writes_new_files_once_and_readers_skip_shadow_and_error_rows(tmp_path):
@@ -268,12 +268,12 @@ def test_each_flush_writes_new_files_once_and_readers_skip_shadow_and_error_rows
 
     paths, spec = PlatformPaths(tmp_path), CONVERSION
     log = online.OnlineLog(paths.inference(spec.name), flush_rows=1000, flush_seconds=60)
-    log.append(_log_rows("production", online.OK))
-    log.append(_log_rows("shadow", online.OK))
-    log.append(_log_rows("canary", online.OK))
-    log.append(_log_rows("production", online.FAILED, 1))
+    log.append(*_log_rows("production", online.OK))
+    log.append(*_log_rows("shadow", online.OK))
+    log.append(*_log_rows("canary", online.OK))
+    log.append(*_log_rows("production", online.FAILED, 1))
     first = log.flush()
-    log.append(_log_rows("production", online.OK))
+    log.append(*_log_rows("production", online.OK))
     second = log.flush()
     assert len(first) == 2 and len(second) == 1  # answered rows and error rows in files of their own
     assert len({*first, *second}) == 3 and all(p.name.startswith("online-") for p in first + second)
