@@ -54,6 +54,7 @@ class MicroBatcher:
         self.queue: asyncio.Queue = asyncio.Queue()
         self.closed = False
         self.batches = 0
+        self.items = 0
         self.queued_rows = 0
         self._carry: _Entry | None = None
         self._last_size = 0
@@ -126,6 +127,7 @@ class MicroBatcher:
     async def _score(self, batch: list[_Entry]) -> None:
         self._last_size = len(batch)
         self.batches += 1
+        self.items += len(batch)
         self.queued_rows -= sum(entry.rows for entry in batch)
         loop = asyncio.get_running_loop()
         try:

@@ -211,6 +211,9 @@ class ModelDeployment:
             if served is not None:
                 served.batcher.close()
                 self._retired.append(served.batcher)
+                if served.batcher.batches:
+                    LOGGER.info("model %s v%s: %d requests in %d predict calls", self.name, served.version,
+                                served.batcher.items, served.batcher.batches)  # fmt: skip
         await asyncio.gather(*(b.wait_closed() for b in self._retired), return_exceptions=True)
 
     # -- answering ----------------------------------------------------------------------------------
