@@ -84,9 +84,20 @@ def downloaded(artifact_uri: str) -> Iterator[Path]:
 
 
 def manifest_of(artifact_uri: str) -> dict[str, str]:
-    """The manifest of the model files at ``artifact_uri`` as they are now (at registration)."""
-    with downloaded(artifact_uri) as folder:
-        return folder_manifest(folder)
+    """The manifest of the model files at ``artifact_uri`` as they are now (at registration).
+
+    A source with no files at all (a run registered without a logged model) gets an empty manifest:
+    there is nothing to load, and a file appearing there later is refused as not recorded.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with downloaded(artifact_uri) as folder:
+            return folder_manifest(folder)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        return {}
 
 
 def recorded_manifest(tags: Mapping[str, str], model: str, version: str) -> dict[str, str] | None:

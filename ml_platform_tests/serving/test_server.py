@@ -253,3 +253,19 @@ def test_a_server_killed_while_logging_leaves_no_partial_file_and_goes_on_after_
         process.wait(timeout=60)
     # the 30 answered after the restart are all there: a graceful stop flushes the buffer
     assert len(online.read_online_log(PlatformPaths(tmp_path), registry.spec)) == before + 30
+
+
+def test_a_version_without_a_manifest_loads_for_serving_once_its_files_are_recorded(clean):
+    from ml_platform.errors import ArtifactUnverified
+    from ml_platform.stores.artifacts import record_manifest
+    from ml_platform.stores.registry import load_version
+
+    model, client = clean.spec.name, clean.store.client()
+    version = str(client.create_model_version(model, source=client.get_model_version(model, "1").source).version)
+    with pytest.raises(ArtifactUnverified, match=f"version {version}: no artifact hashes were recorded"):
+        load_version(clean.store, model, version, require_manifest=True)
+    assert hasattr(load_version(clean.store, model, version), "predict")  # batch scoring still loads it
+    assert "MLmodel" in record_manifest(clean.store, model, version)
+    assert hasattr(load_version(clean.store, model, version, require_manifest=True), "predict")
+    with pytest.raises(ValueError, match="already has an artifact manifest"):
+        record_manifest(clean.store, model, version)
