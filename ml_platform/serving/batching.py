@@ -17,6 +17,7 @@ A retired batcher (its version was swapped out) finishes what it had queued and 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class MicroBatcher:
         self.closed = False
         self.batches = 0
         self.items = 0
+        self.busy_seconds = 0.0  # inside ``handle``
         self.queued_rows = 0
         self._carry: _Entry | None = None
         self._last_size = 0
@@ -124,6 +126,13 @@ class MicroBatcher:
             rows += entry.rows
         return batch, False
 
+    def _timed(self, items: list[Any]) -> Sequence[Any]:
+        started = time.perf_counter()
+        try:
+            return self.handle(items)
+        finally:
+            self.busy_seconds += time.perf_counter() - started
+
     async def _score(self, batch: list[_Entry]) -> None:
         self._last_size = len(batch)
         self.batches += 1
@@ -131,7 +140,7 @@ class MicroBatcher:
         self.queued_rows -= sum(entry.rows for entry in batch)
         loop = asyncio.get_running_loop()
         try:
-            results = await loop.run_in_executor(self.executor, self.handle, [entry.item for entry in batch])
+            results = await loop.run_in_executor(self.executor, self._timed, [entry.item for entry in batch])
         except Exception as error:  # noqa: BLE001 -- the batch's requests fail, the worker goes on
             for entry in batch:
                 if not entry.future.done():

@@ -212,8 +212,9 @@ class ModelDeployment:
                 served.batcher.close()
                 self._retired.append(served.batcher)
                 if served.batcher.batches:
-                    LOGGER.info("model %s v%s: %d requests in %d predict calls", self.name, served.version,
-                                served.batcher.items, served.batcher.batches)  # fmt: skip
+                    batcher = served.batcher
+                    LOGGER.info("model %s v%s: %d requests in %d predict calls (%.1f s in them)", self.name,
+                                served.version, batcher.items, batcher.batches, batcher.busy_seconds)  # fmt: skip
         await asyncio.gather(*(b.wait_closed() for b in self._retired), return_exceptions=True)
 
     # -- answering ----------------------------------------------------------------------------------
