@@ -29,12 +29,12 @@ import numpy as np
 import pandas as pd
 
 from ml_platform.errors import ArtifactTampered, ArtifactUnverified, PromotionBlocked, RequestRefused
-from ml_platform.keys import CANARY
+from ml_platform.keys import CANARY, CANARY_PERCENT_TAG, RELEASE_MODE_TAG
 from ml_platform.rules.performance import BATCH_FILE, BATCH_SHA256, CONFIDENCE, MODEL_VERSION, PREDICTION, SCORED_AT
+from ml_platform.rules.spec import Release
 from ml_platform.serving import log as online
 from ml_platform.serving.batching import MicroBatcher, Retired
 from ml_platform.serving.payload import Rows
-from ml_platform.serving.settings import CANARY_PERCENT_TAG, RELEASE_MODE_TAG, ServingPolicy
 from ml_platform.serving.validation import ScoringContract
 
 LOGGER = logging.getLogger("ml_platform.serving")
@@ -92,7 +92,7 @@ class Targets:
 class ModelDeployment:
     """One model's served versions, its contract, its online log, and the poller that follows its aliases."""
 
-    def __init__(self, spec, store, policy: ServingPolicy, log: online.OnlineLog, executor: Executor | None = None):
+    def __init__(self, spec, store, policy: Release, log: online.OnlineLog, executor: Executor | None = None):
         self.spec, self.store, self.policy, self.log, self.executor = spec, store, policy, log, executor
         self.contract = ScoringContract(spec)
         self.features = list(spec.features)

@@ -10,7 +10,7 @@ fails rather than overwrite), so a reader sees a whole file or none. A server ki
 only a hidden partial, which readers never match and the next server removes (``remove_partials``).
 
 Readers that judge the deployed model (drift, the performance monitor: ``serving_rows``) ignore shadow
-and error rows; ``read_online_log`` gives everything, for the release gate.
+and error rows; the release gate reads every row (``stores.release.read_online_log``).
 """
 
 from __future__ import annotations
@@ -26,10 +26,23 @@ from typing import Any
 
 import pandas as pd
 
-COHORT, REQUEST_ID, LATENCY_MS, STATUS = "cohort", "request_id", "latency_ms", "status"
-HTTP_STATUS, ERROR = "http_status", "error"
-PRODUCTION_COHORT, CANARY_COHORT, SHADOW_COHORT = "production", "canary", "shadow"
-OK, FAILED = "ok", "error"
+from ml_platform.rules.release import (  # the column names and values the release gate reads
+    CANARY_COHORT,
+    COHORT,
+    LATENCY_MS,
+    OK,
+    PRODUCTION_COHORT,
+    REQUEST_ID,
+    SHADOW_COHORT,
+    STATUS,
+)
+from ml_platform.rules.release import ERROR as FAILED
+
+HTTP_STATUS, ERROR = "http_status", "error"  # error rows only: the status answered and the message
+__all__ = [
+    "CANARY_COHORT", "COHORT", "ERROR", "FAILED", "HTTP_STATUS", "LATENCY_MS", "OK", "ONLINE", "OnlineLog",
+    "PRODUCTION_COHORT", "REQUEST_ID", "SHADOW_COHORT", "STATUS", "remove_partials", "serving_rows",
+]  # fmt: skip
 ONLINE = "online"  # the batch_file of every online row
 PARTIAL = re.compile(r"^\.online-\d{8}T\d{6}-(?P<pid>\d+)-\d+\.parquet\.partial$")
 
@@ -67,20 +80,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def read_online_log(paths, spec, since: datetime | None = None) -> pd.DataFrame:
-    """Every online row of the model (every cohort and status), scored at or after ``since`` when given."""
-    folder = paths.inference(spec.name)
-    frames = []
-    for path in sorted(folder.glob("online-*.parquet")) if folder.is_dir() else ():
-        frame = pd.read_parquet(path)
-        if since is not None:
-            start = pd.Timestamp(since)
-            frame = frame[frame["scored_at"] >= (start.tz_localize("UTC") if start.tzinfo is None else start)]
-        frames.append(frame)
-    frames = [frame for frame in frames if not frame.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 @dataclass(frozen=True)

@@ -1,50 +1,31 @@
 """What the server reads from a model's spec (``ModelSpec.release``) and from its command line (pure).
 
-``ModelSpec.release`` is the release policy shared with the release gate (see the release contract in
-the docs). A spec from before that field existed is served with the same defaults
-(``DEFAULT_RELEASE``), so the server needs nothing new from a team.
+The release policy (``rules.spec.Release``) is shared with the release gate; the server applies its
+``deployed_alias``, routing, shadow sample, polling and batching fields, which the command line (and
+the tests) may override for one process.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
-from ml_platform.keys import REGISTRY_TAG
+from ml_platform.keys import CANARY_PERCENT_TAG, RELEASE_MODE_TAG
+from ml_platform.rules.spec import ModelSpec, Release
 
-CANARY_PERCENT_TAG = f"{REGISTRY_TAG}canary_percent"  # on the canary version, written by `ml-platform release start`
-RELEASE_MODE_TAG = f"{REGISTRY_TAG}release_mode"  # "canary" or "shadow"
-RELEASE_ID_TAG = f"{REGISTRY_TAG}release_id"
+__all__ = ["CANARY_PERCENT_TAG", "RELEASE_MODE_TAG", "ServerLimits", "serving_policy"]
+
 MAX_BODY_BYTES = 1 << 20
 MAX_ROWS = 1_000
 
 
-@dataclass(frozen=True)
-class ServingPolicy:
-    """The part of a model's release policy the server applies."""
-
-    deployed_alias: str = "production"
-    canary_percent: float = 10.0  # when the canary version carries no canary_percent tag
-    routing_header: str = "X-Routing-Key"
-    routing_column: str | None = None
-    shadow_sample: float = 1.0
-    poll_seconds: float = 2.0
-    batch_max_rows: int = 64
-    batch_wait_ms: float = 2.0
-
-
-DEFAULT_RELEASE = ServingPolicy()
-
-
-def serving_policy(spec, **overrides: Any) -> ServingPolicy:
-    """The spec's release policy as the server applies it, with command-line or test overrides."""
-    release = getattr(spec, "release", None)
-    known = {f.name for f in fields(ServingPolicy)}
-    base = ServingPolicy(**{name: getattr(release, name) for name in known if hasattr(release, name)})
-    unknown = set(overrides) - known
+def serving_policy(spec: ModelSpec, **overrides: Any) -> Release:
+    """The spec's release policy as the server applies it, with command-line or test overrides (``None``: keep)."""
+    unknown = set(overrides) - set(Release.model_fields)
     if unknown:
-        raise ValueError(f"unknown serving setting(s) {sorted(unknown)}; known: {sorted(known)}")
-    return replace(base, **{name: value for name, value in overrides.items() if value is not None})
+        raise ValueError(f"unknown serving setting(s) {sorted(unknown)}; known: {sorted(Release.model_fields)}")
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return Release.model_validate(spec.release.model_dump() | given) if given else spec.release
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from ml_platform.serving import log as online
 from ml_platform.serving.routing import goes_to_canary
 from ml_platform.serving.settings import CANARY_PERCENT_TAG, RELEASE_MODE_TAG, ServerLimits
 from ml_platform.settings import PlatformPaths
+from ml_platform.stores.release import read_online_log
 from ml_platform_tests.serving.conftest import Client, free_port, running_server, server_command, session_rows
 
 pytestmark = pytest.mark.timeout(600)
@@ -67,7 +68,7 @@ def test_bad_payloads_get_a_4xx_naming_the_problem_and_the_server_keeps_answerin
         assert status == 404 and model in body["error"]
         metrics = client.call("GET", "/metrics")[1]
         assert 'code="413"' in metrics and 'code="422"' in metrics and 'code="400"' in metrics
-    log = online.read_online_log(PlatformPaths(tmp_path), registry.spec)
+    log = read_online_log(PlatformPaths(tmp_path).inference(registry.spec.name))
     errors = log[log[online.STATUS] == online.FAILED]
     assert sorted(errors[online.HTTP_STATUS].astype(int)) == sorted(status for _, status, _ in cases)
     assert (log[online.STATUS] == online.OK).sum() == len(cases)
@@ -136,7 +137,7 @@ def test_canary_traffic_is_sticky_by_routing_key_and_shadow_never_changes_an_ans
         strip = [{k: v for k, v in a.items() if k != "request_id"} for a in baseline]
         assert [{k: v for k, v in a.items() if k != "request_id"} for a in shadowed] == strip
         time.sleep(1.0)  # the shadow scores in the background; the log flushes every 0.2 s
-    log = online.read_online_log(PlatformPaths(tmp_path), registry.spec)
+    log = read_online_log(PlatformPaths(tmp_path).inference(registry.spec.name))
     shadow = log[log[online.COHORT] == online.SHADOW_COHORT]
     assert set(shadow[online.REQUEST_ID]) == {a["request_id"] for a in shadowed}
     assert set(shadow["model_version"]) == {canary_version}
@@ -237,7 +238,7 @@ def test_a_server_killed_while_logging_leaves_no_partial_file_and_goes_on_after_
 
     # a kill loses only what was buffered: at most flush_rows (20) of the 200 answered before it
     assert len(read_inference_log(PlatformPaths(tmp_path), registry.spec)) >= 180
-    before = len(online.read_online_log(PlatformPaths(tmp_path), registry.spec))
+    before = len(read_online_log(PlatformPaths(tmp_path).inference(registry.spec.name)))
 
     process, client = start()
     try:
@@ -252,7 +253,7 @@ def test_a_server_killed_while_logging_leaves_no_partial_file_and_goes_on_after_
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
     # the 30 answered after the restart are all there: a graceful stop flushes the buffer
-    assert len(online.read_online_log(PlatformPaths(tmp_path), registry.spec)) == before + 30
+    assert len(read_online_log(PlatformPaths(tmp_path).inference(registry.spec.name))) == before + 30
 
 
 def test_a_version_without_a_manifest_loads_for_serving_once_its_files_are_recorded(clean):

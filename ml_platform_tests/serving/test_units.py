@@ -265,6 +265,7 @@ def _log_rows(cohort: str, status: str, count: int = 3) -> tuple[pd.DataFrame, d
 def test_each_flush_writes_new_files_once_and_readers_skip_shadow_and_error_rows(tmp_path):
     from ml_platform.defs.scoring import read_inference_log
     from ml_platform.settings import PlatformPaths
+    from ml_platform.stores.release import read_online_log
 
     paths, spec = PlatformPaths(tmp_path), CONVERSION
     log = online.OnlineLog(paths.inference(spec.name), flush_rows=1000, flush_seconds=60)
@@ -280,7 +281,7 @@ def test_each_flush_writes_new_files_once_and_readers_skip_shadow_and_error_rows
     assert not list(paths.inference(spec.name).glob(".*"))  # no partial left behind
     served = read_inference_log(paths, spec)
     assert len(served) == 9 and set(served[online.COHORT]) == {"production", "canary"}
-    everything = online.read_online_log(paths, spec)
+    everything = read_online_log(paths.inference(spec.name))
     assert len(everything) == 13 and set(everything[online.STATUS]) == {online.OK, online.FAILED}
 
 
