@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.model_selection import train_test_split
 
-    spec = importlib.import_module(f"ml_platform.models.{args.model}.spec").SPEC
+    from ml_platform.discovery import get_spec
+
+    spec = get_spec(args.model)
     contract = _resolve(spec.contract)
     build_pipeline = _resolve(spec.pipeline)
 

@@ -28,8 +28,8 @@ class DriftResult:
 
 
 def frames(rows: int = ROWS) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    from ml_platform.models.conversion.demo_data import generate
-    from ml_platform.models.conversion.spec import SPEC
+    from growth.conversion.demo_data import generate
+    from growth.conversion.spec import SPEC
 
     features = [*SPEC.features, "event_hour"]
     reference, batch = (

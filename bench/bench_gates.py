@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
+from growth.conversion.contract import DEVICES, ConversionRecord
+from growth.conversion.spec import REGIONS
+from growth.conversion.spec import SPEC as CONVERSION
 
 from bench.common import RESULTS
-from ml_platform.models import CONVERSION
-from ml_platform.models.conversion.contract import DEVICES, ConversionRecord
-from ml_platform.models.conversion.spec import REGIONS
 from ml_platform.rules import contracts
 
 COLUMNS = tuple(ConversionRecord.to_schema().columns)  # the hand-written check's column list
@@ -27,7 +27,7 @@ def landing_frame(rows: int) -> pd.DataFrame:
     """The conversion landing data as the snapshot stores it, cached under bench/results/."""
     cache = RESULTS / f"gates-{rows}.parquet"
     if not cache.exists():
-        from ml_platform.models.conversion.demo_data import generate
+        from growth.conversion.demo_data import generate
 
         csv = RESULTS / f"gates-{rows}.csv"
         RESULTS.mkdir(parents=True, exist_ok=True)

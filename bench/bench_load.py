@@ -40,7 +40,7 @@ FAST = {"max_iter": 60, "learning_rate": 0.15, "max_leaf_nodes": 31, "early_stop
 
 
 def spec():
-    from ml_platform.models import CONVERSION
+    from growth.conversion.spec import SPEC as CONVERSION
 
     monitoring = CONVERSION.monitoring.model_copy(update={"new_data_rows": 10_000, "cooldown": timedelta(0)})
     return CONVERSION.model_copy(update={"params": FAST, "monitoring": monitoring})
@@ -90,8 +90,8 @@ def template() -> Path:
 
 def _prepare(home: Path) -> None:
     import dagster as dg
+    from growth.conversion.demo_data import generate
 
-    from ml_platform.models.conversion.demo_data import generate
     from ml_platform.settings import PlatformPaths
     from ml_platform.stores.registry import ensure_mlflow_store
 
@@ -112,7 +112,7 @@ def _prepare(home: Path) -> None:
 def prepare_batches(home: Path, files: int, rows_per_file: int) -> None:
     """``files`` CSV batches of ``rows_per_file`` ordinary sessions in ``<home>/incoming`` (outside the timing),
     plus one more that lands later; the measured process moves them into the landing folder at once."""
-    from ml_platform.models.conversion.demo_data import generate
+    from growth.conversion.demo_data import generate
 
     incoming = home / "incoming"
     incoming.mkdir()

@@ -90,9 +90,9 @@ def _prepare(home: Path) -> None:
     """``production`` on the champion, and the same pipeline registered again (with its own files) as version 2."""
     import mlflow
     import mlflow.sklearn
+    from growth.conversion.spec import SPEC as CONVERSION
 
     from ml_platform.keys import PRODUCTION
-    from ml_platform.models import CONVERSION
     from ml_platform.settings import PlatformPaths
     from ml_platform.stores.registry import Store, current_champion, load_version, register_candidate
 
@@ -114,8 +114,8 @@ def _prepare(home: Path) -> None:
 
 def _payloads(home: Path) -> tuple[bytes, bytes]:
     """One session as the platform takes it (the raw contract without the label) and as MLflow takes it."""
-    from ml_platform.models import CONVERSION
-    from ml_platform.models.conversion.demo_data import generate
+    from growth.conversion.demo_data import generate
+    from growth.conversion.spec import SPEC as CONVERSION
 
     frame = generate(1, seed=11).drop(columns=[CONVERSION.label])
     frame["event_time"] = frame["event_time"].map(lambda t: t.isoformat())

@@ -64,7 +64,7 @@ def landing(rows: int) -> Path:
     if not any(folder.glob("*.csv")):
         folder.mkdir(parents=True, exist_ok=True)
         code = (
-            "import sys; from ml_platform.models.conversion.demo_data import generate; "
+            "import sys; from growth.conversion.demo_data import generate; "
             "generate(int(sys.argv[1]), seed=0).to_csv(sys.argv[2], index=False)"
         )
         partial = folder / ".demo-seed0.csv.partial"  # renamed when whole: an interrupted run leaves no CSV

@@ -1,7 +1,34 @@
 """ml_platform: a model's lifecycle as gated Dagster assets, with an MLflow registry.
 
 Importing this package is cheap on purpose: Dagster's code server, the webserver and the CLI import it
-on every start, so nothing here touches MLflow, scikit-learn, the disk or the network.
+on every start, so nothing here touches MLflow, scikit-learn, the disk or the network. What a team
+uses (``MLModel``, ``model_definitions``, ``ModelSpec`` and its parts) is imported on first use.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "MLModel": "ml_platform.components.model",
+    "model_definitions": "ml_platform.components.model",
+    **dict.fromkeys(
+        ("ModelSpec", "PromotionPolicy", "Split", "Segments", "Freshness", "Monitoring", "Compute", "DemoData"),
+        "ml_platform.rules.spec",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``ml_platform.MLModel`` (the component type a team's ``defs.yaml`` names) without importing Dagster early."""
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'ml_platform' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The lazy public names too: ``dg`` lists a registry module's component types with ``dir()``."""
+    return sorted([*globals(), *_PUBLIC])

@@ -1,9 +1,9 @@
-"""The composition root: every declared model's definitions, the resources, and global policy.
+"""Every model of the workspace in one set of definitions: for a single-location deployment and for tests.
 
-In-process execution is the platform-wide default: the multiprocess executor starts a Python process
-per step and re-imports pandas, scikit-learn and MLflow in each (seconds per step on two cores), and
-steps of one model's graph run one after another anyway. One process also means one MLflow SQLite
-migration, never two racing.
+``workspace.yaml`` gives each team its own code location (``teams/<team>/``); this module is the
+alternative that serves them all from one process (the container image's default). Models are found
+by ``ml_platform.discovery``, so it names none; each comes through ``ml_platform.model_definitions``,
+which adds the resources and the in-process executor (see ``ml_platform/components/model.py``).
 
 What the Dagster UI's global lineage page shows: each model as two asset groups. ``<model>`` holds
 exactly the lifecycle job's four assets, so the group's "Materialize assets" launches one lifecycle
@@ -15,28 +15,20 @@ partitioned, so Dagster answers it with its partition dialog ("Launch backfill")
 its trailing "…" says as much before the click.
 """
 
+from collections.abc import Iterable
+
 import dagster as dg
 
-from ml_platform.defs.decisions import decisions_definitions
-from ml_platform.defs.factory import model_definitions
-from ml_platform.defs.release import release_definitions
-from ml_platform.defs.resources import default_resources
-from ml_platform.defs.scoring import scoring_definitions
-from ml_platform.defs.triggers import trigger_definitions
-from ml_platform.models import SPECS
+from ml_platform.components.model import model_definitions
+from ml_platform.discovery import all_specs
+from ml_platform.rules.spec import ModelSpec
 from ml_platform.settings import PlatformPaths
 
 
-def build_definitions(paths: PlatformPaths | None = None) -> dg.Definitions:
-    """All models on one platform home (default: the one the environment names)."""
-    return dg.Definitions.merge(
-        *(model_definitions(spec) for spec in SPECS),
-        *(decisions_definitions(spec) for spec in SPECS),
-        *(trigger_definitions(spec) for spec in SPECS),
-        *(scoring_definitions(spec) for spec in SPECS),
-        *(release_definitions(spec) for spec in SPECS),
-        dg.Definitions(resources=default_resources(paths), executor=dg.in_process_executor),
-    )
+def build_definitions(paths: PlatformPaths | None = None, specs: Iterable[ModelSpec] | None = None) -> dg.Definitions:
+    """``specs`` (default: every model in the workspace) on one platform home (default: the environment's)."""
+    paths = paths or PlatformPaths.from_environment()
+    return dg.Definitions.merge(*(model_definitions(spec, paths) for spec in (all_specs() if specs is None else specs)))
 
 
 defs = build_definitions()

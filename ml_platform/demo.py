@@ -1,29 +1,39 @@
-"""Demo landing data for the shipped models (the generators belong to each model's team)."""
+"""Demo landing data for any model whose team names a generator in its declaration (``demo_data``).
+
+The platform knows no model here: a team's ``DemoData`` names its generator and the options that turn it
+into a shifted batch (``--drift``) or a day of scoring traffic and its outcomes (``--scoring``, ``--feedback``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ml_platform.rules.spec import validate_model_name
+from ml_platform.rules.spec import DemoData, ModelSpec, resolve_ref, validate_model_name
 from ml_platform.settings import PlatformPaths
 
-DEMO_ROWS = {"iris": 150, "conversion": 20_000}
-SCORING_ROWS = 5_000  # a day of conversion traffic: enough labelled rows for one judged window
+
+def demo_data_of(spec: ModelSpec) -> DemoData:
+    """The model's demo-data declaration, or a ValueError saying how to add one."""
+    if spec.demo_data is None:
+        raise ValueError(
+            f"model {spec.name!r} names no demo-data generator: add `demo_data: {{generator: "
+            f"'package.module:function'}}` to its declaration (a function (rows, seed, **options) -> DataFrame)"
+        )
+    return spec.demo_data
 
 
 def generate(model: str, rows: int | None = None, seed: int = 0, drift: bool = False):
-    validate_model_name(model)
-    if drift and model != "conversion":
-        raise ValueError(f"--drift: only the conversion demo generator can shift its distributions, not {model!r}")
-    if model == "iris":
-        from ml_platform.models.iris.demo_data import generate as iris
+    """``rows`` seeded landing rows of ``model`` (default: its demo size); with ``drift`` a shifted batch."""
+    from ml_platform.discovery import get_spec
 
-        return iris(rows or DEMO_ROWS["iris"], seed)
-    if model == "conversion":
-        from ml_platform.models.conversion.demo_data import generate as conversion
-
-        return conversion(rows or DEMO_ROWS["conversion"], seed, campaign=drift)
-    raise ValueError(f"no demo data generator for model {model!r}; models with one: {sorted(DEMO_ROWS)}")
+    spec = get_spec(validate_model_name(model))
+    demo = demo_data_of(spec)
+    options = {}
+    if drift:
+        if demo.drift is None:
+            raise ValueError(f"--drift: the demo generator of {model!r} declares no drift options (demo_data.drift)")
+        options = demo.drift
+    return resolve_ref(demo.generator)(rows or demo.rows, seed, **options)
 
 
 def write_demo_data(
@@ -41,7 +51,7 @@ def write_demo_data(
 
     The file is written under a hidden name and renamed, so a snapshot never reads half of it.
     """
-    from ml_platform.models import get_spec
+    from ml_platform.discovery import get_spec
 
     if rows is not None and rows < 1:
         raise ValueError(f"--rows must be at least 1, got {rows}")
@@ -63,26 +73,29 @@ def _write(frame, folder: Path, name: str, file_format: str) -> Path:
     return target
 
 
-def _scoring_sessions(model: str, rows: int | None, seed: int, shifted_outcomes: bool = False):
-    """A day of conversion sessions; the same rows and seed give the same sessions (keys and features)."""
-    validate_model_name(model)
-    if model != "conversion":
-        raise ValueError(f"--scoring/--feedback: only the conversion demo generator writes them, not {model!r}")
+def _scoring_sessions(spec: ModelSpec, rows: int | None, seed: int, shifted_outcomes: bool = False):
+    """A day of scoring traffic; the same rows and seed give the same sessions (keys and features)."""
+    demo = demo_data_of(spec)
+    if demo.scoring is None:
+        raise ValueError(
+            f"--scoring/--feedback: the demo generator of {spec.name!r} declares no scoring options (demo_data.scoring)"
+        )
+    if shifted_outcomes and demo.degraded is None:
+        raise ValueError(f"--degraded: the demo generator of {spec.name!r} declares no degraded options")
     if rows is not None and rows < 1:
         raise ValueError(f"--rows must be at least 1, got {rows}")
-    from ml_platform.models.conversion.demo_data import generate as conversion
-
-    return conversion(rows or SCORING_ROWS, seed, days=1.0, shifted_outcomes=shifted_outcomes)
+    options = demo.scoring | (demo.degraded if shifted_outcomes else {})
+    return resolve_ref(demo.generator)(rows or demo.scoring_rows, seed, **options)
 
 
 def write_scoring_batch(
     model: str, rows: int | None = None, seed: int = 0, file_format: str = "csv", paths: PlatformPaths | None = None
 ) -> Path:
     """A scoring batch ``demo-scoring-seed<seed>`` in ``<home>/scoring/<model>/``: a day of sessions, no label."""
-    from ml_platform.models import get_spec
+    from ml_platform.discovery import get_spec
 
     spec = get_spec(model)
-    frame = _scoring_sessions(model, rows, seed).drop(columns=[spec.label])
+    frame = _scoring_sessions(spec, rows, seed).drop(columns=[spec.label])
     paths = paths or PlatformPaths.from_environment()
     return _write(frame, paths.scoring(spec.name), f"demo-scoring-seed{seed}", file_format)
 
@@ -100,10 +113,10 @@ def write_feedback(
 
     With ``degraded`` the outcomes come from a changed market (concept drift): the champion's live metric drops.
     """
-    from ml_platform.models import get_spec
+    from ml_platform.discovery import get_spec
 
     spec = get_spec(model)
-    frame = _scoring_sessions(model, rows, seed, shifted_outcomes=degraded)[[spec.key_column, spec.label]]
+    frame = _scoring_sessions(spec, rows, seed, shifted_outcomes=degraded)[[spec.key_column, spec.label]]
     paths = paths or PlatformPaths.from_environment()
     name = f"demo-feedback-seed{seed}{'-degraded' if degraded else ''}"
     return _write(frame, paths.feedback(spec.name), name, file_format)

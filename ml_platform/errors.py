@@ -78,3 +78,9 @@ def is_transient(error: BaseException) -> bool:
 
 class InfrastructureUnavailable(ConnectionError):
     """A store the step needs did not answer; the step's RetryPolicy retries it with backoff."""
+
+
+class DeclarationError(ValueError):
+    """A team's model declaration cannot be used: a bad field in its ``defs.yaml``, a model name two code
+    locations declare, a code location in ``workspace.yaml`` that cannot be found. Raised before anything runs.
+    """

@@ -8,10 +8,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ml_platform.models import CONVERSION, IRIS
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.registry import Store
 from ml_platform_tests.harness import Platform, unique_spec
+from ml_platform_tests.models import CONVERSION, IRIS
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -114,3 +114,11 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
         elif data.error:
             lines.append(data.error.message)
     return "\n".join(lines)
+
+
+def declare_only(monkeypatch, *specs: ModelSpec) -> None:
+    """Make the CLI and the demo find exactly ``specs``, as if they were the workspace's only declarations."""
+    from ml_platform import discovery
+
+    declared = {spec.name: discovery.DeclaredModel(spec, "tests", Path(__file__)) for spec in specs}
+    monkeypatch.setattr(discovery, "declared_models", lambda workspace=None: declared)

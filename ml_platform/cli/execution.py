@@ -93,7 +93,7 @@ def execute(
     paths = paths or PlatformPaths.from_environment()
     ensure_dagster_home(paths)
     ensure_mlflow_store(paths)
-    defs = build_definitions(paths)
+    defs = build_definitions(paths, [spec])
     if assets is not None:
         keys = [ModelKeys(spec.name).asset(name) for name in assets]
         selection = dg.AssetSelection.assets(*keys) | dg.AssetSelection.checks_for_assets(*keys)

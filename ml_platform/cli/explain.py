@@ -15,7 +15,7 @@ def explain(model: str, version: str | None = None, paths: PlatformPaths | None 
     Raises:
         LookupError: the model has no such version, or no champion.
     """
-    from ml_platform.models import get_spec
+    from ml_platform.discovery import get_spec
     from ml_platform.stores.registry import Store, version_details
 
     get_spec(model)

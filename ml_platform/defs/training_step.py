@@ -38,7 +38,8 @@ def train_candidate(
         report = _compared_with_champion(context, spec, paths, store, champion, pipeline, features, report)
 
     code = lineage.code_version()
-    fingerprint = lineage.candidate_fingerprint(snapshot_id, code, spec.params_digest())
+    code_identity = lineage.model_code_identity(spec)
+    fingerprint = lineage.candidate_fingerprint(snapshot_id, code_identity, spec.params_digest())
     logged = log_candidate(
         store,
         spec,
@@ -66,6 +67,7 @@ def train_candidate(
             "fingerprint": fingerprint,
             "snapshot_id": snapshot_id,
             "features_id": features_id,
+            "code_identity": code_identity,
             "git_commit": code.commit,
             "git_dirty": code.dirty,
             "params_digest": spec.params_digest(),

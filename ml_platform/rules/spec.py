@@ -230,6 +230,35 @@ class Release(_Frozen):
         if window.total_seconds() <= 0:
             raise ValueError(f"release.window is {window}: a baking window must be longer than zero")
         return window
+class DemoData(_Frozen):
+    """The team's seeded demo-data generator: what ``ml-platform demo-data`` and ``ml-platform demo`` call.
+
+    The generator is ``(rows, seed, **options) -> DataFrame`` and returns landing rows that satisfy the
+    model's contract. The option sets turn the same generator into the other demo files; a model without
+    one cannot write that kind of file, and the CLI says so.
+
+    Attributes:
+        generator: reference ("package.module:function") to the generator.
+        rows: rows of a default demo landing file.
+        drift: keyword options that make a shifted batch (``demo-data --drift``), e.g. ``{"campaign": true}``.
+        scoring: keyword options that make a scoring day (``--scoring``/``--feedback``), e.g. ``{"days": 1.0}``.
+        scoring_rows: rows of a default scoring batch.
+        degraded: keyword options added to ``scoring`` for changed outcomes (``--feedback --degraded``).
+    """
+
+    generator: str
+    rows: int = Field(default=1_000, ge=1)
+    drift: dict[str, Any] | None = None
+    scoring: dict[str, Any] | None = None
+    scoring_rows: int = Field(default=5_000, ge=1)
+    degraded: dict[str, Any] | None = None
+
+    @field_validator("generator")
+    @classmethod
+    def _is_reference(cls, ref: str) -> str:
+        if not REF_PATTERN.fullmatch(ref):
+            raise ValueError(f"{ref!r} is not an import reference of the form 'package.module:attribute'")
+        return ref
 
 
 class LandingLimits(_Frozen):
@@ -345,6 +374,7 @@ class ModelSpec(_Frozen):
             declare: ``refuse`` (the schema gate fails, naming them) or ``drop`` (only the contract's
             columns are kept, and the dropped names are recorded in the snapshot's metadata and the
             decision ledger).
+        demo_data: the team's seeded demo-data generator; ``None``: ``ml-platform demo`` skips the model.
     """
 
     name: str
@@ -371,6 +401,7 @@ class ModelSpec(_Frozen):
     limits: LandingLimits = LandingLimits()
     csv_delimiter: Literal[",", ";", "\t", "|"] = ","
     unexpected_columns: Literal["refuse", "drop"] = "refuse"
+    demo_data: DemoData | None = None
 
     @field_validator("name")
     @classmethod

@@ -21,12 +21,12 @@ def serve(models: Sequence[str], host: str, port: int, limits: ServerLimits, **p
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import uvicorn
 
-    from ml_platform.models import SPECS, get_spec
+    from ml_platform.discovery import all_specs, get_spec
     from ml_platform.serving.app import build_app
     from ml_platform.settings import PlatformPaths
     from ml_platform.stores.registry import Store
 
-    specs = [get_spec(name) for name in models] if models else list(SPECS)
+    specs = [get_spec(name) for name in models] if models else list(all_specs())
     paths = PlatformPaths.from_environment()
     store = Store(paths.tracking_uri, paths.registry_uri, paths.artifact_root)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -7,12 +7,15 @@ candidate. This module gathers the code half of that; the data half is the snaps
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import subprocess
 from dataclasses import dataclass
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+from ml_platform.rules.spec import ModelSpec
 from ml_platform.settings import PROJECT_ROOT
 
 TRACKED_PACKAGES = ("ml-platform", "dagster", "mlflow", "scikit-learn", "pandas", "pandera", "numpy", "pyarrow")
@@ -64,6 +67,42 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def candidate_fingerprint(snapshot_id: str, code: CodeVersion, params_digest: str) -> str:
-    """Two candidates with the same fingerprint are the same release: same data, code and parameters."""
-    return hashlib.sha256(f"{snapshot_id}|{code.commit}|{code.dirty}|{params_digest}".encode()).hexdigest()
+def model_code_identity(spec: ModelSpec) -> str:
+    """A hash of the code this model runs: its declaration, the source files of the modules its contract,
+    feature contract and pipeline references name, and the platform's own version and source.
+
+    Not the repository's commit or dirty flag: another team's uncommitted file must not re-version this
+    model (those stay lineage tags). A change to this model's pipeline or contract module does.
+    """
+    digest = hashlib.sha256(spec.model_dump_json().encode())
+    refs = sorted({ref.partition(":")[0] for ref in (spec.contract, spec.feature_contract, spec.pipeline) if ref})
+    for module in refs:
+        digest.update(f"|{module}|".encode())
+        digest.update(_module_source(module))
+    digest.update(f"|ml_platform {platform_version()}".encode())
+    return digest.hexdigest()
+
+
+def _module_source(module: str) -> bytes:
+    found = importlib.util.find_spec(module)
+    if found is None or not found.origin or not Path(found.origin).is_file():
+        raise ImportError(f"module {module!r} named by the model's spec has no source file to fingerprint")
+    return Path(found.origin).read_bytes()
+
+
+@cache
+def platform_version() -> str:
+    """The platform's package version and a hash of its source files: what every model's run depends on."""
+    import ml_platform
+
+    package = Path(ml_platform.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return f"{ml_platform.__version__}+{digest.hexdigest()[:16]}"
+
+
+def candidate_fingerprint(snapshot_id: str, code_identity: str, params_digest: str) -> str:
+    """Two candidates with the same fingerprint are the same release: same data, model code and parameters."""
+    return hashlib.sha256(f"{snapshot_id}|{code_identity}|{params_digest}".encode()).hexdigest()

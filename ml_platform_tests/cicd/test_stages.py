@@ -43,7 +43,7 @@ def failed_gates(report: dict) -> list[str]:
 
 
 def test_check_data_passes_on_complete_data_and_fails_with_evidence_on_a_partial_export(home, capsys, tmp_path):
-    from ml_platform.models.conversion.demo_data import generate
+    from growth.conversion.demo_data import generate
 
     write_demo_data("conversion", rows=3000, seed=1)
     evidence = tmp_path / "evidence"
@@ -115,7 +115,7 @@ def test_decide_train_and_promote_through_a_real_run(home, capsys, tmp_path):
 
 
 def test_train_stops_at_a_model_gate_and_nothing_can_be_promoted(home, capsys):
-    from ml_platform.models.iris.demo_data import generate
+    from botany.iris.demo_data import generate
 
     frame = generate(300, seed=4)
     frame["species"] = frame["species"].sample(frac=1.0, random_state=0).to_numpy()  # labels unrelated to features

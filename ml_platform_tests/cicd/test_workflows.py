@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from ml_platform.cli.commands.stages import WORKFLOW_TEMPLATE, render_workflow
-from ml_platform.models import SPECS
 from ml_platform.settings import PROJECT_ROOT
+from ml_platform_tests.models import SPECS
 
 GITHUB = PROJECT_ROOT / ".github"
 WORKFLOWS = GITHUB / "workflows"

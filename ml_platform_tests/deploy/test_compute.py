@@ -9,8 +9,8 @@ from pydantic import ValidationError
 
 from ml_platform.definitions import defs
 from ml_platform.defs.compute import K8S_CONFIG_TAG, k8s_run_config, k8s_run_tags
-from ml_platform.models import CONVERSION, IRIS
 from ml_platform.rules.spec import Compute, Toleration
+from ml_platform_tests.models import CONVERSION, IRIS
 
 
 def test_requests_equal_limits_and_a_gpu_is_an_nvidia_extended_resource():

@@ -20,7 +20,6 @@ from dagster_k8s.client import DagsterK8sUnrecoverableAPIError
 
 from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.resources import default_resources
-from ml_platform.models import CONVERSION, IRIS
 from ml_platform.rules.spec import Compute, Toleration
 from ml_platform.settings import PROJECT_ROOT, PlatformPaths
 from ml_platform_tests.deploy.conftest import (
@@ -31,6 +30,7 @@ from ml_platform_tests.deploy.conftest import (
 )
 from ml_platform_tests.deploy.k8s import validate, write_kubeconfig
 from ml_platform_tests.harness import unique_spec
+from ml_platform_tests.models import CONVERSION, IRIS
 
 IMAGE = "registry.example.com/ml-platform:3f2c1ab"
 

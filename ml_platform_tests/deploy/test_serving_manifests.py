@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ml_platform.models import CONVERSION, SPECS
 from ml_platform.rules.serving_manifests import DEFAULT_COMPUTE, SECRET, labels, name_of, render, serving_manifests
 from ml_platform.rules.spec import Compute, Toleration
 from ml_platform_tests.deploy.k8s import DEPLOY, load_documents, validate
+from ml_platform_tests.models import CONVERSION, SPECS
 
 
 def by_kind(spec) -> dict[str, dict]:

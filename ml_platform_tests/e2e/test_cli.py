@@ -52,7 +52,7 @@ def test_run_promotes_then_stops_a_partial_export_and_explain_traces_the_champio
     assert "demo-seed1.csv  sha256 " in explained
     assert "passed  dataset_snapshot:has_every_segment" in explained
 
-    from ml_platform.models.conversion.demo_data import generate
+    from growth.conversion.demo_data import generate
 
     (home / "landing" / "conversion" / "demo-seed1.csv").unlink()
     generate(3000, seed=2, regions=("us-east",), days=2).to_csv(

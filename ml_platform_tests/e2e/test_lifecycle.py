@@ -1,8 +1,8 @@
 """The whole graph on a temporary Dagster instance and a temporary MLflow store, as a team lives it."""
 
 import pytest
+from growth.conversion.demo_data import generate
 
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform.stores.registry import current_champion
 from ml_platform.stores.snapshot import list_landing_files
 from ml_platform_tests.harness import check_results, failed_checks, failure_messages, materialized
@@ -68,7 +68,7 @@ def test_the_same_landing_data_gives_the_same_snapshot_and_no_second_copy(conver
 
 
 def test_iris_reaches_champion_with_the_course_modules_thresholds(iris):
-    from ml_platform.models.iris.demo_data import generate as iris_data
+    from botany.iris.demo_data import generate as iris_data
 
     iris.land(iris_data())
     result = iris.materialize()

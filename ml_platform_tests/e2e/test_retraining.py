@@ -4,15 +4,15 @@ from datetime import timedelta
 
 import dagster as dg
 import pytest
+from growth.conversion.demo_data import generate
 
 from ml_platform.cli import main
 from ml_platform.defs.decisions import decisions_definitions
 from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.triggers import trigger_definitions
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform.stores.ledger import Ledger
 from ml_platform.stores.registry import CHALLENGER, current_champion
-from ml_platform_tests.harness import failure_messages
+from ml_platform_tests.harness import declare_only, failure_messages
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def test_drift_to_challenger_approve_rollback_and_a_rejected_candidate(make_plat
         update={"monitoring": platform.spec.monitoring.model_copy(update={"cooldown": timedelta(0)})}
     )
     model = platform.spec.name
-    monkeypatch.setattr("ml_platform.models.SPECS", (platform.spec,))  # the CLI finds the test's model by name
+    declare_only(monkeypatch, platform.spec)  # the CLI finds the test's model by name
     ledger = Ledger.for_home(platform.paths.home)
 
     # 1. the champion, a small model: automatic promotion through the gates
@@ -134,7 +134,7 @@ def test_drift_to_challenger_approve_rollback_and_a_rejected_candidate(make_plat
 def test_approving_a_version_without_passed_gates_is_refused(make_platform, cli_env, monkeypatch, capsys):
     platform = make_platform(params=FAST)
     model = platform.spec.name
-    monkeypatch.setattr("ml_platform.models.SPECS", (platform.spec,))
+    declare_only(monkeypatch, platform.spec)
     client = platform.store.client()
     client.create_registered_model(model)
     client.create_model_version(model, source=platform.store.artifact_root + "/by-hand", tags={"origin": "by hand"})

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
+from growth.conversion.contract import ConversionFeatures
+from growth.conversion.demo_data import generate
+from growth.conversion.spec import REGIONS
 from pandera.typing import Series
 
-from ml_platform.models.conversion.contract import ConversionFeatures
-from ml_platform.models.conversion.demo_data import generate
-from ml_platform.models.conversion.spec import REGIONS
 from ml_platform_tests.harness import check_results, failed_checks, failure_messages, materialized
 
 ROWS = 2000

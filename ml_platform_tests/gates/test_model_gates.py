@@ -3,9 +3,9 @@
 import dagster as dg
 import numpy as np
 import pytest
+from growth.conversion.demo_data import generate
 
 from ml_platform.defs.factory import model_definitions
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform.stores.registry import PREVIOUS_CHAMPION, current_champion
 from ml_platform_tests.harness import check_results, failed_checks, failure_messages, materialized
 

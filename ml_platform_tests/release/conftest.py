@@ -24,13 +24,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from botany.iris.demo_data import generate
 
 from ml_platform.defs.decisions import decisions_definitions
 from ml_platform.defs.release import release_definitions
 from ml_platform.defs.scoring import load_model, logged_columns
 from ml_platform.keys import CANARY, PREVIOUS_PRODUCTION, PRODUCTION, RELEASE_STARTED_AT_TAG
-from ml_platform.models import IRIS
-from ml_platform.models.iris.demo_data import generate
 from ml_platform.rules.performance import inference_log_frame
 from ml_platform.rules.release import COHORT, LATENCY_MS, REQUEST_ID, STATUS
 from ml_platform.rules.spec import ModelSpec, Release, resolve_ref
@@ -39,6 +38,7 @@ from ml_platform.stores.ledger import Ledger
 from ml_platform.stores.registry import Store, register_candidate
 from ml_platform.stores.release import ActiveRelease, active_release, alias_version
 from ml_platform_tests.harness import Platform, failure_messages, unique_spec
+from ml_platform_tests.models import IRIS
 
 RELEASE = Release(min_requests=100, min_feedback_rows=100, window=timedelta(minutes=10), canary_percent=50.0)
 _files = itertools.count()

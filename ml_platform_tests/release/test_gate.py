@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from ml_platform.models import CONVERSION
 from ml_platform.rules.figures import markdown_image, png_bytes
 from ml_platform.rules.performance import OUTCOME, inference_log_frame
 from ml_platform.rules.release import (
@@ -24,6 +23,7 @@ from ml_platform.rules.release import (
     window_rows,
 )
 from ml_platform.rules.spec import Release
+from ml_platform_tests.models import CONVERSION
 
 START = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 RELEASE = Release(min_requests=200, min_feedback_rows=200, window=timedelta(minutes=10))

@@ -10,15 +10,15 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from botany.iris.demo_data import generate
 
 from ml_platform.cli import main
 from ml_platform.cli.exit_codes import ExitCode
 from ml_platform.demo import write_demo_data
 from ml_platform.keys import RELEASE_STARTED_AT_TAG
-from ml_platform.models import IRIS
-from ml_platform.models.iris.demo_data import generate
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.registry import Store
+from ml_platform_tests.models import IRIS
 from ml_platform_tests.release.conftest import Releases, register
 
 pytestmark = pytest.mark.e2e

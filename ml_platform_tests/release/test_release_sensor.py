@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from botany.iris.demo_data import generate
 
 from ml_platform.errors import PromotionBlocked
 from ml_platform.keys import CANARY_PERCENT_TAG, RELEASE_ID_TAG, RELEASE_MODE_TAG
-from ml_platform.models.iris.demo_data import generate
 from ml_platform.stores.release import conclude_release, start_release
 from ml_platform_tests.release.conftest import register
 

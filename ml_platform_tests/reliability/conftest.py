@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from botany.iris.demo_data import generate as iris_rows
 
-from ml_platform.models.iris.demo_data import generate as iris_rows
 from ml_platform.stores.ledger import Ledger
 from ml_platform.stores.registry import NOT_PROMOTED, Store, current_champion, gate_problems
 from ml_platform.stores.snapshot import load_snapshot
@@ -92,7 +92,7 @@ def pipeline_that_waits(params: dict):
     """
     import time
 
-    from ml_platform.models.iris.pipeline import build_pipeline
+    from botany.iris.pipeline import build_pipeline
 
     hold = os.environ.get(HOLD_VARIABLE)
     if hold:
@@ -103,7 +103,7 @@ def pipeline_that_waits(params: dict):
 
 
 def held_iris_spec(name: str):
-    from ml_platform.models import IRIS
+    from ml_platform_tests.models import IRIS
 
     return IRIS.model_copy(update={"name": name, "pipeline": f"{__name__}:pipeline_that_waits"})
 

@@ -31,12 +31,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from growth.conversion.demo_data import generate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ml_platform.errors import ContractViolation
-from ml_platform.models import CONVERSION, IRIS
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform.rules.contracts import schema_holds, snapshot_gate_names, snapshot_gates
 from ml_platform.rules.evidence import GateResult
 from ml_platform.rules.features import build_feature_frame
@@ -50,6 +49,7 @@ from ml_platform.stores.snapshot import (
     take_snapshot,
 )
 from ml_platform_tests.harness import failed_checks, failure_messages, materialized
+from ml_platform_tests.models import CONVERSION, IRIS
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(180)]
 

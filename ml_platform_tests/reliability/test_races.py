@@ -27,11 +27,11 @@ import pytest
 
 from ml_platform.errors import ChampionMoved
 from ml_platform.keys import CHAMPION
-from ml_platform.models import IRIS
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import Ledger
 from ml_platform.stores.registry import NOT_PROMOTED, Registration, current_champion, register_candidate
 from ml_platform_tests.harness import Platform, failure_messages, unique_spec
+from ml_platform_tests.models import IRIS
 from ml_platform_tests.reliability.conftest import assert_promises, registered_versions
 
 pytestmark = pytest.mark.reliability
@@ -52,7 +52,7 @@ import mlflow  # noqa: F401  (warm: both runs should reach the registry step equ
 
 import ml_platform.defs.training_step  # noqa: F401
 from ml_platform.stores.registry import Store
-from ml_platform.models import IRIS
+from ml_platform_tests.models import IRIS
 from ml_platform.settings import PlatformPaths
 from ml_platform_tests.harness import Platform, failure_messages
 

@@ -24,16 +24,16 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 import pytest
+from growth.conversion.demo_data import generate
 
 from ml_platform.errors import ContractViolation
-from ml_platform.models import CONVERSION
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform.rules.contracts import snapshot_gates
 from ml_platform.rules.spec import LandingLimits, resolve_ref
 from ml_platform.stores import landing as formats
 from ml_platform.stores.ledger import Ledger
 from ml_platform.stores.snapshot import content_id, load_snapshot, read_landing, read_model_landing, take_snapshot
 from ml_platform_tests.harness import check_results, failed_checks, failure_messages, materialized
+from ml_platform_tests.models import CONVERSION
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(300)]
 

@@ -23,10 +23,10 @@ import pytest
 from dagster_shared.serdes import serialize_value
 
 from ml_platform.defs.resources import MlflowStore
-from ml_platform.models import IRIS
 from ml_platform.settings import PlatformPaths, redacted
 from ml_platform.stores.registry import CHAMPION, Store, load_version
 from ml_platform_tests.harness import Platform, failure_messages, unique_spec
+from ml_platform_tests.models import IRIS
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
 
@@ -121,7 +121,8 @@ def test_the_scanners_find_a_sentinel_where_one_was_written(tmp_path, own_store)
 
 def test_a_lifecycle_run_echoes_no_environment_secret(tmp_path, monkeypatch, own_store, capfd, caplog):
     """The whole iris graph, champion promoted, with secret-looking values in the environment."""
-    from ml_platform.models.iris.demo_data import generate as iris_data
+    from botany.iris.demo_data import generate as iris_data
+
     from ml_platform.stores.ledger import Ledger
 
     for name, value in SECRETS.items():
@@ -149,7 +150,7 @@ def test_a_lifecycle_run_echoes_no_environment_secret(tmp_path, monkeypatch, own
 
 def test_the_ledger_holds_no_sentinel_in_any_column(tmp_path, monkeypatch, own_store):
     """Read back through SQL, not bytes: a value could be stored compressed or encoded in the file."""
-    from ml_platform.models.iris.demo_data import generate as iris_data
+    from botany.iris.demo_data import generate as iris_data
 
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
@@ -282,7 +283,7 @@ def test_a_registered_version_outside_the_store_is_refused_before_it_is_read(tmp
 
 def test_the_loader_reads_a_version_the_platform_registered(tmp_path, monkeypatch, own_store):
     """The refusal above is specific: the platform's own champion loads and predicts."""
-    from ml_platform.models.iris.demo_data import generate as iris_data
+    from botany.iris.demo_data import generate as iris_data
 
     home = tmp_path / "home"
     monkeypatch.setenv("ML_PLATFORM_HOME", str(home))

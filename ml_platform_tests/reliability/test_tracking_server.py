@@ -30,12 +30,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from botany.iris.demo_data import generate as iris_rows
 
-from ml_platform.models import IRIS
-from ml_platform.models.iris.demo_data import generate as iris_rows
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.registry import Store, current_champion
 from ml_platform_tests.harness import Platform, failure_messages, materialized, unique_spec
+from ml_platform_tests.models import IRIS
 from ml_platform_tests.reliability.conftest import assert_promises, file_hashes, registered_versions
 
 pytestmark = pytest.mark.reliability

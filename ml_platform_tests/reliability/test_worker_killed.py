@@ -55,7 +55,7 @@ def test_a_worker_killed_mid_training_is_reexecuted_from_failure_without_duplica
     Re-executing from failure a second time (an operator clicking twice) registers nothing new: the
     candidate is recognized by its fingerprint.
     """
-    from ml_platform.models import IRIS
+    from ml_platform_tests.models import IRIS
 
     model = unique_spec(IRIS).name
     home, dagster_home, hold = tmp_path / "home", tmp_path / "dagster", tmp_path / "hold"

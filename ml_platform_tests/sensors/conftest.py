@@ -13,17 +13,17 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from growth.conversion.demo_data import generate
 
 from ml_platform.defs.decisions import decisions_definitions
 from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.triggers import trigger_definitions
-from ml_platform.models import CONVERSION
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform.rules.spec import ModelSpec
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import Ledger
 from ml_platform.stores.registry import Store
 from ml_platform_tests.harness import Platform, failure_messages, unique_spec
+from ml_platform_tests.models import CONVERSION
 
 FAST = {"max_iter": 60, "learning_rate": 0.15, "max_leaf_nodes": 31, "early_stopping": False, "random_state": 42}
 TRAINING_FILE = "export.csv"

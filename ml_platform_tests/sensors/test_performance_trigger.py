@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pandas as pd
 import pytest
+from growth.conversion.demo_data import generate
 
 from ml_platform.cli import main
 from ml_platform.defs.decisions import decisions_definitions
@@ -14,12 +15,11 @@ from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.scoring import scoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
 from ml_platform.keys import ModelKeys
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform.rules.spec import Release
 from ml_platform.stores.ledger import Ledger
 from ml_platform.stores.registry import current_champion
 from ml_platform.stores.snapshot import file_sha256
-from ml_platform_tests.harness import Platform, failure_messages
+from ml_platform_tests.harness import Platform, declare_only, failure_messages
 from ml_platform_tests.sensors.conftest import FAST
 
 DAY = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)  # every session of a batch falls in the window of 2026-11-20
@@ -276,7 +276,7 @@ def test_a_drop_rolls_back_to_a_previous_champion_that_did_measurably_better(mak
         rolled_back.reason
     )
     assert [e["decision"] for e in observed(tick)] == ["alert", "rolled-back", "retrain"]
-    monkeypatch.setattr("ml_platform.models.SPECS", (platform.spec,))  # the CLI finds the test's model by name
+    declare_only(monkeypatch, platform.spec)  # the CLI finds the test's model by name
     for variable, value in (("TRACKING", platform.store.tracking_uri), ("REGISTRY", platform.store.registry_uri)):
         monkeypatch.setenv(f"MLFLOW_{variable}_URI", value)
     assert main(["history", model]) == 0

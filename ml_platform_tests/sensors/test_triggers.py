@@ -5,8 +5,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-
-from ml_platform.models.conversion.demo_data import generate
+from growth.conversion.demo_data import generate
 
 
 def observed(result) -> list[dict]:

@@ -27,14 +27,14 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from growth.conversion.demo_data import generate
 
 from ml_platform.keys import PRODUCTION
-from ml_platform.models import CONVERSION
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform.rules.spec import ModelSpec, resolve_ref
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.registry import Store, register_candidate
 from ml_platform_tests.harness import Platform, failure_messages, unique_spec
+from ml_platform_tests.models import CONVERSION
 
 FAST = {"max_iter": 40, "learning_rate": 0.15, "max_leaf_nodes": 15, "early_stopping": False, "random_state": 42}
 POLL_SECONDS = 0.2

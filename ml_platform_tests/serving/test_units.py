@@ -12,10 +12,9 @@ import time
 
 import pandas as pd
 import pytest
+from growth.conversion.demo_data import generate
 
 from ml_platform.errors import ArtifactTampered, ArtifactUnverified, RequestRefused
-from ml_platform.models import CONVERSION, IRIS
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform.serving import log as online
 from ml_platform.serving.batching import MicroBatcher, Retired
 from ml_platform.serving.payload import parse_payload
@@ -30,6 +29,7 @@ from ml_platform.stores.artifacts import (
     require_manifest,
     verify,
 )
+from ml_platform_tests.models import CONVERSION, IRIS
 from ml_platform_tests.serving.conftest import session_rows
 
 # -- routing -----------------------------------------------------------------------------------------

@@ -19,11 +19,11 @@ import re
 import time
 
 import pytest
+from growth.conversion.demo_data import generate
 
 from ml_platform.keys import LIFECYCLE_ASSETS, ModelKeys
-from ml_platform.models import CONVERSION, SPECS
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform.rules import contracts, policy
+from ml_platform_tests.models import CONVERSION, SPECS
 from ml_platform_tests.ui.conftest import ARTIFACTS, DEMO_ROWS, LOCATION
 
 pytestmark = pytest.mark.timeout(900)

@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from growth.conversion.contract import DEVICES, ConversionFeatures, ConversionRecord
+from growth.conversion.spec import REGIONS
 
-from ml_platform.models import CONVERSION
-from ml_platform.models.conversion.contract import DEVICES, ConversionFeatures, ConversionRecord
-from ml_platform.models.conversion.spec import REGIONS
 from ml_platform.rules import contracts
 from ml_platform.rules.spec import LandingLimits
+from ml_platform_tests.models import CONVERSION
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SPEC = CONVERSION.model_copy(update={"min_rows": 10})

@@ -140,7 +140,7 @@ def test_bad_input_is_refused_with_a_clear_message():
 
 
 def test_the_spec_declares_monitoring_with_safe_defaults_and_refuses_unknown_features():
-    from ml_platform.models import CONVERSION
+    from ml_platform_tests.models import CONVERSION
 
     assert CONVERSION.monitoring.psi_threshold == 0.2 and CONVERSION.promotion == "auto"
     assert CONVERSION.monitored_features == CONVERSION.features

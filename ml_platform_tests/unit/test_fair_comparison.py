@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from ml_platform.models import CONVERSION
 from ml_platform.rules.policy import no_worse_than_champion
 from ml_platform.rules.training import CandidateReport, Evaluation, without_champion_training_rows
+from ml_platform_tests.models import CONVERSION
 
 
 def _evaluation(f1: float, test_rows: int) -> Evaluation:

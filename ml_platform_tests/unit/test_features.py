@@ -7,14 +7,13 @@ import math
 import pandas as pd
 import pandera.pandas as pa
 import pytest
+from botany.iris import demo_data as iris_data
+from botany.iris.contract import IrisFeatures, IrisRecord
+from growth.conversion import demo_data as conversion_data
+from growth.conversion.contract import ConversionFeatures, ConversionRecord
 from pandera.typing import Series
 
 from ml_platform.errors import ContractViolation
-from ml_platform.models import CONVERSION, IRIS
-from ml_platform.models.conversion import demo_data as conversion_data
-from ml_platform.models.conversion.contract import ConversionFeatures, ConversionRecord
-from ml_platform.models.iris import demo_data as iris_data
-from ml_platform.models.iris.contract import IrisFeatures, IrisRecord
 from ml_platform.rules.features import (
     SPLIT_COLUMN,
     assign_split,
@@ -23,6 +22,7 @@ from ml_platform.rules.features import (
     typed_frame,
 )
 from ml_platform.rules.spec import ModelSpec
+from ml_platform_tests.models import CONVERSION, IRIS
 
 
 def with_split(spec: ModelSpec, **split) -> ModelSpec:

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import ml_platform.rules
-from ml_platform.models import SPECS
 from ml_platform.rules import policy, spec
+from ml_platform_tests.models import SPECS
 
 HEAVY = ("mlflow", "sklearn", "pandera", "matplotlib", "pandas", "numpy", "scipy", "pyarrow")
 RULES = sorted(f"ml_platform.rules.{m.name}" for m in pkgutil.iter_modules(ml_platform.rules.__path__))

@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from ml_platform.errors import ContractViolation
-from ml_platform.models import CONVERSION
 from ml_platform.rules.performance import (
     MODEL_VERSION,
     OUTCOME,
@@ -27,6 +26,7 @@ from ml_platform.rules.performance import (
 )
 from ml_platform.rules.spec import Monitoring
 from ml_platform.stores.ledger import Decision, Ledger
+from ml_platform_tests.models import CONVERSION
 
 ASSET = "conversion/batch_predictions"
 SKLEARN = {

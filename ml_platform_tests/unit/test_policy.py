@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from ml_platform.models import CONVERSION
 from ml_platform.rules.policy import (
     MODEL_GATES,
     beats_trivial_baseline,
@@ -20,6 +19,7 @@ from ml_platform.rules.policy import (
 )
 from ml_platform.rules.spec import ModelSpec
 from ml_platform.rules.training import CandidateReport, Evaluation
+from ml_platform_tests.models import CONVERSION
 
 SUBJECT = "candidate run-1"
 REGIONS = ("us-east", "eu-west", "apac")

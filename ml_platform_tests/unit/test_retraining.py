@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_platform.models import CONVERSION
 from ml_platform.rules.drift import DriftReport
 from ml_platform.rules.retraining import (
     FORCED,
@@ -21,6 +20,7 @@ from ml_platform.rules.retraining import (
     measure_monitored_drift,
 )
 from ml_platform.rules.spec import ModelSpec
+from ml_platform_tests.models import CONVERSION
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 SNAPSHOT = "a" * 64

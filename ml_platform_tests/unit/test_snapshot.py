@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
+from growth.conversion.contract import ConversionRecord
+from growth.conversion.demo_data import generate
 
 from ml_platform.errors import ContractViolation, SnapshotCorrupted
-from ml_platform.models.conversion.contract import ConversionRecord
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform.rules.contracts import schema_holds
 from ml_platform.stores import snapshot as snapshots
 from ml_platform.stores.snapshot import (

@@ -9,12 +9,12 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from ml_platform.models import CONVERSION, IRIS, SPECS
 from ml_platform.rules.spec import ModelSpec, Segments, resolve_ref, validate_model_name
 from ml_platform.rules.training import build_pipeline
+from ml_platform_tests.models import CONVERSION, IRIS, SPECS
 
-IRIS_CONTRACT = "ml_platform.models.iris.contract:IrisRecord"
-IRIS_PIPELINE = "ml_platform.models.iris.pipeline:build_pipeline"
+IRIS_CONTRACT = "botany.iris.contract:IrisRecord"
+IRIS_PIPELINE = "botany.iris.pipeline:build_pipeline"
 
 
 def spec_fields(**overrides) -> dict:
@@ -155,8 +155,8 @@ def test_performance_trigger_with_a_key_column_is_accepted():
     assert spec.monitoring.performance_tolerance == 0.05 and spec.key_column == "sample_id"
 
 BAD_REFERENCES = [
-    "ml_platform.models.iris.pipeline.build_pipeline",
-    "ml_platform.models.iris.pipeline:",
+    "botany.iris.pipeline.build_pipeline",
+    "botany.iris.pipeline:",
     ":build_pipeline",
     "a:b:c",
     "ml_platform/models:build_pipeline",
@@ -283,7 +283,7 @@ def test_params_digest_ignores_the_order_of_params():
         {"features": tuple(reversed(CONVERSION.features))},
         {"features": CONVERSION.features[:-1]},
         {"label": "returning_customer", "features": CONVERSION.features[:-1]},
-        {"pipeline": "ml_platform.models.iris.pipeline:build_pipeline"},
+        {"pipeline": "botany.iris.pipeline:build_pipeline"},
     ],
 )
 def test_params_digest_changes_with_what_training_is_told(overrides):
@@ -307,19 +307,19 @@ def test_dagster_name_replaces_dashes(name, dagster_name):
 
 
 def test_resolve_ref_returns_the_named_attribute():
-    from ml_platform.models.iris.pipeline import build_pipeline as iris_pipeline
+    from botany.iris.pipeline import build_pipeline as iris_pipeline
 
     assert resolve_ref(IRIS_PIPELINE) is iris_pipeline
 
 
 def test_resolve_ref_names_a_missing_attribute():
-    with pytest.raises(ImportError, match=r"module 'ml_platform.models.iris.pipeline' has no attribute 'nope'"):
-        resolve_ref("ml_platform.models.iris.pipeline:nope")
+    with pytest.raises(ImportError, match=r"module 'botany.iris.pipeline' has no attribute 'nope'"):
+        resolve_ref("botany.iris.pipeline:nope")
 
 
 def test_resolve_ref_raises_for_a_missing_module():
-    with pytest.raises(ModuleNotFoundError, match="ml_platform.models.no_such_model"):
-        resolve_ref("ml_platform.models.no_such_model.pipeline:build_pipeline")
+    with pytest.raises(ModuleNotFoundError, match="botany.no_such_model"):
+        resolve_ref("botany.no_such_model.pipeline:build_pipeline")
 
 
 # --- the shipped specs -------------------------------------------------------------------------------------

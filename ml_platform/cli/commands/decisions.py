@@ -39,7 +39,7 @@ def register(commands) -> None:
 
 
 def _context(model: str):
-    from ml_platform.models import get_spec
+    from ml_platform.discovery import get_spec
     from ml_platform.settings import PlatformPaths
     from ml_platform.stores.registry import Store
 

@@ -48,7 +48,9 @@ def register(commands) -> None:
     explain.add_argument("--version", default=None, help="a registered version (default: the champion)")
     explain.set_defaults(handler=_explain)
 
-    demo = commands.add_parser("demo", help="demo data for every model, a gated run of each, and a summary")
+    demo = commands.add_parser(
+        "demo", help="demo data for every model with a generator, a gated run of each, and a summary"
+    )
     demo.set_defaults(handler=_demo)
 
     logs = commands.add_parser(
@@ -79,8 +81,8 @@ def _demo_data(args: argparse.Namespace) -> int:
 def run_lifecycle(model: str, report, paths=None) -> None:
     """Materialize ``<model>_lifecycle`` in this process and add the champion it leaves to ``report``."""
     from ml_platform.cli.execution import execute
+    from ml_platform.discovery import get_spec
     from ml_platform.keys import ModelKeys
-    from ml_platform.models import get_spec
     from ml_platform.settings import PlatformPaths
 
     spec = get_spec(model)
@@ -109,24 +111,47 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """Demo data and a gated run for every model that names a generator; the others are skipped, with why.
+
+    Each champion the demo makes is released at once (its first release), so a demo home is servable.
+    """
     from ml_platform.cli.commands.release import first_release
     from ml_platform.cli.report import collect, print_report
-    from ml_platform.demo import write_demo_data
-    from ml_platform.models import SPECS
+    from ml_platform.discovery import declared_models
     from ml_platform.settings import PlatformPaths
 
     paths = PlatformPaths.from_environment()
-    reports = []
-    for spec in SPECS:
-        print(f"wrote {write_demo_data(spec.name, paths=paths)}")
-        reports.append(collect("run", spec.name, lambda report, name=spec.name: run_lifecycle(name, report, paths)))
+    reports, skipped = [], []
+    for name, model in declared_models().items():
+        reason = _demo_data_for(name, model, paths)
+        if reason:
+            skipped.append(f"{name} ({model.location}): {reason}")
+            continue
+        reports.append(collect("run", name, lambda report, name=name: run_lifecycle(name, report, paths)))
         if reports[-1].exit_code == ExitCode.PASSED:  # servable at once: the champion's first release
-            reports[-1].outputs["release"] = first_release(spec, paths)
+            reports[-1].outputs["release"] = first_release(model.spec, paths)
     print()
     for report in reports:
         print_report(report)
+    for line in skipped:
+        print(f"== skipped {line}")
     print(f"\nDagster UI: make dev    MLflow UI: make mlflow-ui    state: {paths.home}")
+    if not reports:
+        return ExitCode.USAGE
     return max(int(report.exit_code) for report in reports)
+
+
+def _demo_data_for(name: str, model, paths) -> str:
+    """Write the model's demo landing file; why not, when it cannot (the demo then skips the model)."""
+    from ml_platform.demo import write_demo_data
+
+    if model.spec.demo_data is None:
+        return "names no demo-data generator (demo_data in its declaration)"
+    try:
+        print(f"wrote {write_demo_data(name, paths=paths)}")
+    except (ValueError, ImportError) as error:
+        return f"its demo-data generator failed: {error}"
+    return ""
 
 
 def _explain(args: argparse.Namespace) -> int:

@@ -60,7 +60,7 @@ def register(commands) -> None:
 
 
 def _serving_manifests(args: argparse.Namespace) -> int:
-    from ml_platform.models import get_spec
+    from ml_platform.discovery import get_spec
     from ml_platform.rules.serving_manifests import render
     from ml_platform.settings import PROJECT_ROOT
 

@@ -59,7 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _record_manifest(args: argparse.Namespace) -> int:
-    from ml_platform.models import get_spec
+    from ml_platform.discovery import get_spec
     from ml_platform.settings import PlatformPaths
     from ml_platform.stores.artifacts import record_manifest
     from ml_platform.stores.registry import Store

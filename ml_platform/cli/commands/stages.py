@@ -81,18 +81,27 @@ def register(commands) -> None:
         parser.add_argument("--evidence", type=Path, default=None, metavar="DIR", help="write the evidence files here")
 
 
-def render_workflow(model: str, demo_rows: int = 0) -> str:
-    """The team workflow template with the model's name (and demo data size) filled in."""
+def render_workflow(
+    model: str, demo_rows: int = 0, team_path: str | None = None, team_module: str | None = None
+) -> str:
+    """The team workflow template with the model's name, its team's project (default: where the workspace
+    declares it) and the demo data size filled in."""
     from ml_platform.settings import PROJECT_ROOT
 
     if demo_rows < 0:
         raise ValueError(f"--demo-rows must be 0 or more, got {demo_rows}")
+    if team_path is None or team_module is None:
+        from ml_platform.discovery import get_model
+
+        declared = get_model(model)
+        team_path, team_module = declared.project.relative_to(PROJECT_ROOT).as_posix(), declared.module
     template = (PROJECT_ROOT / WORKFLOW_TEMPLATE).read_text()
-    return template.replace("MODEL_NAME", model).replace('DEMO_ROWS: "0"', f'DEMO_ROWS: "{demo_rows}"', 1)
+    rendered = template.replace("MODEL_NAME", model).replace("TEAM_PATH", team_path).replace("TEAM_MODULE", team_module)
+    return rendered.replace('DEMO_ROWS: "0"', f'DEMO_ROWS: "{demo_rows}"', 1)
 
 
 def _ci_workflow(args: argparse.Namespace) -> int:
-    from ml_platform.models import get_spec
+    from ml_platform.discovery import get_spec
     from ml_platform.settings import PROJECT_ROOT
 
     rendered = render_workflow(get_spec(args.model).name, args.demo_rows)
@@ -126,7 +135,7 @@ def _stage(stage: str, args: argparse.Namespace, body) -> int:
     """Run one stage body on the model's spec; ``run_command`` gives the exit code and prints the report."""
 
     def on_spec(report: StageReport) -> None:
-        from ml_platform.models import get_spec
+        from ml_platform.discovery import get_spec
 
         body(get_spec(args.model), args, report)
 

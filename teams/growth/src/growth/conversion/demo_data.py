@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from ml_platform.models.conversion.spec import REGIONS
+from growth.conversion.spec import REGIONS
 
 REGION_WEIGHTS = (0.30, 0.20, 0.20, 0.15, 0.15)
 REGION_BASE = {"us-east": 0.0, "us-west": 0.25, "eu-west": -0.3, "eu-central": -0.5, "apac": 0.35}

@@ -1,16 +1,25 @@
-"""The conversion model's declaration (team-owned)."""
+"""The conversion model's declaration, in Python (the growth team's; ``defs/conversion.py`` hands it over)."""
 
 from datetime import timedelta
 
-from ml_platform.rules.spec import Compute, Freshness, ModelSpec, Monitoring, PromotionPolicy, Segments, Split
+from ml_platform.rules.spec import (
+    Compute,
+    DemoData,
+    Freshness,
+    ModelSpec,
+    Monitoring,
+    PromotionPolicy,
+    Segments,
+    Split,
+)
 
 REGIONS = ("us-east", "us-west", "eu-west", "eu-central", "apac")
 
 SPEC = ModelSpec(
     name="conversion",
     description="Retail purchase conversion per session, trained on every region's recent traffic.",
-    contract="ml_platform.models.conversion.contract:ConversionRecord",
-    feature_contract="ml_platform.models.conversion.contract:ConversionFeatures",
+    contract="growth.conversion.contract:ConversionRecord",
+    feature_contract="growth.conversion.contract:ConversionFeatures",
     key_column="session_id",
     label="converted",
     label_values=(0, 1),
@@ -18,7 +27,7 @@ SPEC = ModelSpec(
     segments=Segments(column="region", min_share={region: 0.05 for region in REGIONS}),
     freshness=Freshness(column="event_time", max_age=timedelta(days=3)),
     min_rows=1_000,
-    pipeline="ml_platform.models.conversion.pipeline:build_pipeline",
+    pipeline="growth.conversion.pipeline:build_pipeline",
     params={"max_iter": 150, "learning_rate": 0.1, "max_leaf_nodes": 31, "early_stopping": False, "random_state": 42},
     split=Split(test_fraction=0.25, seed=42, stratified=True),
     policy=PromotionPolicy(
@@ -40,5 +49,15 @@ SPEC = ModelSpec(
         min_feedback_rows=500,
         performance_window=timedelta(days=1),
         rollback_on_drop=True,
+    ),
+    # Demo data: two weeks of sessions; a campaign for --drift; one day of traffic for --scoring/--feedback
+    # (enough labelled rows for one judged window), whose outcomes a changed market shifts for --degraded.
+    demo_data=DemoData(
+        generator="growth.conversion.demo_data:generate",
+        rows=20_000,
+        drift={"campaign": True},
+        scoring={"days": 1.0},
+        scoring_rows=5_000,
+        degraded={"shifted_outcomes": True},
     ),
 )

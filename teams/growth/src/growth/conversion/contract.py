@@ -6,7 +6,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from ml_platform.models.conversion.spec import REGIONS
+from growth.conversion.spec import REGIONS
 
 DEVICES = ("desktop", "mobile", "tablet")
 

@@ -1,0 +1,1 @@
+"""The botany team's models (team-owned): iris, declared in ``defs/iris/defs.yaml``."""

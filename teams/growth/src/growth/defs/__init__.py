@@ -1,0 +1,1 @@
+"""The growth team's Dagster declarations."""
