@@ -6,7 +6,7 @@ Each module here exposes ``register(commands)`` and imports nothing heavy at mod
 
 from importlib import import_module
 
-GROUPS = ("lifecycle", "tools", "decisions", "stages", "release", "serving")
+GROUPS = ("lifecycle", "tools", "decisions", "stages", "release", "serving", "teams")
 
 
 def register_all(commands) -> None:
