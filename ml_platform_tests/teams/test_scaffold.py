@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_platform.cli import EXIT_GATE_FAILED, EXIT_PASSED, EXIT_USAGE, main
+from ml_platform.cli import main
+from ml_platform.cli.exit_codes import ExitCode
 from ml_platform.settings import PROJECT_ROOT
 from ml_platform_tests.harness import declare_only
 from ml_platform_tests.models import IRIS
@@ -36,7 +37,7 @@ def project(tmp_path, monkeypatch):
 
 
 def test_a_new_team_goes_from_nothing_to_a_champion_and_its_gates_stop_bad_data(project, capsys):
-    assert main(["new-model", "churn", "--team", TEAM, "--root", str(project)]) == EXIT_PASSED
+    assert main(["new-model", "churn", "--team", TEAM, "--root", str(project)]) == ExitCode.PASSED
     out = capsys.readouterr().out
     assert f"registered code location {TEAM!r} in workspace.yaml" in out
     team = project / "teams" / TEAM
@@ -52,8 +53,8 @@ def test_a_new_team_goes_from_nothing_to_a_champion_and_its_gates_stop_bad_data(
     workflow = (project / ".github" / "workflows" / "model-churn.yml").read_text()
     assert f"teams/{TEAM}/**" in workflow and f"dagster definitions validate -m {TEAM}.definitions" in workflow
 
-    assert main(["demo-data", "churn"]) == EXIT_PASSED
-    assert main(["run", "churn"]) == EXIT_PASSED
+    assert main(["demo-data", "churn"]) == ExitCode.PASSED
+    assert main(["run", "churn"]) == ExitCode.PASSED
     out = capsys.readouterr().out
     assert "[pass] churn/candidate_model:beats_trivial_baseline" in out
     assert "version 1 is now champion (first champion)" in out
@@ -64,14 +65,14 @@ def test_a_new_team_goes_from_nothing_to_a_champion_and_its_gates_stop_bad_data(
     frame = importlib.import_module(f"{TEAM}.churn.demo_data").generate(rows=3000, seed=5)
     frame.loc[:20, "channel"] = "fax"  # the contract allows web, store and phone
     frame.to_csv(landing / "bad.csv", index=False)
-    assert main(["run", "churn"]) == EXIT_GATE_FAILED
+    assert main(["run", "churn"]) == ExitCode.GATE_FAILED
     out = capsys.readouterr().out
     assert "[FAIL] churn/dataset_snapshot:schema_holds" in out
     assert "champion: version 1" in out
 
 
 def test_the_scaffolded_project_passes_its_own_tests_lint_and_dagster_validation(project):
-    assert main(["new-model", "fraud", "--team", f"{TEAM}_b", "--root", str(project)]) == EXIT_PASSED
+    assert main(["new-model", "fraud", "--team", f"{TEAM}_b", "--root", str(project)]) == ExitCode.PASSED
     team = project / "teams" / f"{TEAM}_b"
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     tests = subprocess.run(
@@ -108,7 +109,7 @@ def test_demo_runs_the_models_with_a_generator_and_names_the_ones_it_skipped(pro
     with_data = IRIS.model_copy(update={"name": "demo-iris"})
     without = IRIS.model_copy(update={"name": "no-generator", "demo_data": None})
     declare_only(monkeypatch, with_data, without)
-    assert main(["demo"]) == EXIT_PASSED
+    assert main(["demo"]) == ExitCode.PASSED
     out = capsys.readouterr().out
     assert "== demo-iris: PASSED" in out
     assert "== skipped no-generator (tests): names no demo-data generator (demo_data in its declaration)" in out
@@ -116,5 +117,5 @@ def test_demo_runs_the_models_with_a_generator_and_names_the_ones_it_skipped(pro
 
 def test_demo_with_nothing_to_run_is_a_usage_error(project, monkeypatch, capsys):
     declare_only(monkeypatch, IRIS.model_copy(update={"name": "no-generator", "demo_data": None}))
-    assert main(["demo"]) == EXIT_USAGE
+    assert main(["demo"]) == ExitCode.USAGE
     assert "== skipped no-generator" in capsys.readouterr().out
