@@ -37,3 +37,11 @@ def test_dg_checks_and_lists_a_team_project(team, model):
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert f'"{model}/registry_entry"' in listed.stdout or f"{model}/registry_entry" in listed.stdout
     assert f"{model}_lifecycle" in listed.stdout
+
+
+@pytest.mark.parametrize("team", ["botany", "growth"])
+def test_building_a_team_location_imports_no_heavy_library(team):
+    from ml_platform_tests.unit.test_imports import imported_after
+
+    loaded = imported_after(f"import {team}.definitions\n{team}.definitions.defs()")
+    assert loaded == [], f"building {team}'s definitions imported {loaded}: keep them inside the step bodies"

@@ -108,7 +108,7 @@ def _create_mlflow_store(paths: PlatformPaths) -> None:
 
 
 def _wait_until_loaded(ui: DagsterUI) -> None:
-    """Ready when GraphQL reports the code location LOADED; fail with the server's log otherwise."""
+    """Ready when GraphQL reports every team's code location LOADED; fail with the server's log otherwise."""
     query = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
     deadline = time.monotonic() + SERVER_READY_SECONDS
     status = "no answer"
@@ -118,7 +118,7 @@ def _wait_until_loaded(ui: DagsterUI) -> None:
         try:
             entries = ui.graphql(query)["workspaceOrError"]["locationEntries"]
             status = {entry["name"]: entry["loadStatus"] for entry in entries}
-            if status.get(LOCATION) == "LOADED":
+            if LOCATION in status and set(status.values()) == {"LOADED"}:
                 return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
