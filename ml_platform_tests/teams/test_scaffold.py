@@ -111,7 +111,7 @@ def test_demo_runs_the_models_with_a_generator_and_names_the_ones_it_skipped(pro
     declare_only(monkeypatch, with_data, without)
     assert main(["demo"]) == ExitCode.PASSED
     out = capsys.readouterr().out
-    assert "== demo-iris: PASSED" in out
+    assert "== run demo-iris: PASSED" in out
     assert "== skipped no-generator (tests): names no demo-data generator (demo_data in its declaration)" in out
 
 
