@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from ml_platform import demo
 from ml_platform.cli import ExitCode, main
 from ml_platform.demo import write_demo_data
+from ml_platform_tests.harness import declare_only
+from ml_platform_tests.models import CONVERSION, IRIS
 
 pytestmark = pytest.mark.e2e
 
@@ -143,7 +144,8 @@ def test_logs_of_an_unknown_run_is_a_usage_error(home, capsys):
 
 
 def test_demo_prints_the_home_it_used_not_the_working_folder(home, tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(demo.DEMO_ROWS, "conversion", 3000)  # the demo's graph on less data
+    smaller = CONVERSION.demo_data.model_copy(update={"rows": 3000})  # the demo's graph on less data
+    declare_only(monkeypatch, IRIS, CONVERSION.model_copy(update={"demo_data": smaller}))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
