@@ -69,7 +69,7 @@ def test_the_yaml_route_and_the_python_route_build_the_same_definitions():
     assert "iris/registry_entry" in names(from_yaml)["assets"]
     assert "iris/dataset_snapshot:schema_holds" in names(from_yaml)["checks"]
     assert names(from_yaml)["jobs"] == ["iris_lifecycle"]
-    assert names(from_yaml)["sensors"] == ["iris_drift_sensor", "iris_scoring_sensor"]
+    assert names(from_yaml)["sensors"] == ["iris_drift_sensor", "iris_release_sensor", "iris_scoring_sensor"]
 
 
 def test_the_component_and_from_spec_are_one_route():
