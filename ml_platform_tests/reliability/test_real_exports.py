@@ -32,7 +32,7 @@ from ml_platform.rules.spec import LandingLimits, resolve_ref
 from ml_platform.stores import landing as formats
 from ml_platform.stores.ledger import Ledger
 from ml_platform.stores.snapshot import content_id, load_snapshot, read_landing, read_model_landing, take_snapshot
-from ml_platform_tests.harness import check_results, failed_checks, failure_messages, materialized
+from ml_platform_tests.harness import check_results, declare_only, failed_checks, failure_messages, materialized
 from ml_platform_tests.models import CONVERSION
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(300)]
@@ -318,7 +318,7 @@ def test_a_refusal_before_the_snapshot_is_in_the_ledger_and_in_history(make_plat
     observed = platform.instance.fetch_observations(dg.AssetKey([model, "decisions"]), limit=5).records
     assert [r.asset_observation.metadata["decision"].value for r in observed] == ["rejected"]
 
-    monkeypatch.setattr("ml_platform.models.SPECS", (platform.spec,))  # the CLI finds the test's model by name
+    declare_only(monkeypatch, platform.spec)  # the CLI finds the test's model by name
     for variable, value in (("TRACKING", platform.store.tracking_uri), ("REGISTRY", platform.store.registry_uri)):
         monkeypatch.setenv(f"MLFLOW_{variable}_URI", value)
     assert main(["history", model, "--all"]) == 0
