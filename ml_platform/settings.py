@@ -19,6 +19,11 @@ is all this module does at import time.
 ``ML_PLATFORM_POSTGRES_URL`` (``postgresql://user:password@host:port/database``) moves both stores to
 PostgreSQL: Dagster's runs, events and schedules in the database's default schema, MLflow's tracking
 and registry in its schema ``mlflow`` (the two both have a ``runs`` table). SQLite stays the default.
+
+``ML_PLATFORM_SERVER_TIMEOUT`` (seconds, default 10) bounds every wait on a server that accepts a
+connection and never answers: each MLflow HTTP request (``MLFLOW_HTTP_REQUEST_TIMEOUT``, with two
+retries, unless those MLflow variables are set) and each PostgreSQL connection (libpq's
+``connect_timeout``, which covers the start-up handshake a silent server never answers).
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ POSTGRES_URL_VARIABLE = "ML_PLATFORM_POSTGRES_URL"
 # Derived from it by ensure_dagster_home, with the driver named; the instance config reads this one.
 DAGSTER_POSTGRES_URL_VARIABLE = "ML_PLATFORM_DAGSTER_POSTGRES_URL"
 MLFLOW_SCHEMA = "mlflow"
+SERVER_TIMEOUT_VARIABLE = "ML_PLATFORM_SERVER_TIMEOUT"
+DEFAULT_SERVER_TIMEOUT = 10  # seconds
+# Per request: 1 + 2 attempts of at most the timeout each, 1 s and 2 s apart (plus up to 1 s of jitter each).
+MLFLOW_HTTP_RETRIES = 2
+MLFLOW_HTTP_BACKOFF_FACTOR = 1
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,7 @@ class PlatformPaths:
         if os.environ.get("MLFLOW_TRACKING_URI"):
             return os.environ["MLFLOW_TRACKING_URI"]
         if self.postgres_url:
-            return with_search_path(sqlalchemy_url(self.postgres_url), MLFLOW_SCHEMA)
+            return with_connect_timeout(with_search_path(sqlalchemy_url(self.postgres_url), MLFLOW_SCHEMA))
         return f"sqlite:///{self.home / 'mlflow.db'}"
 
     @property
@@ -106,7 +116,7 @@ def ensure_dagster_home(paths: PlatformPaths) -> Path:
     source = PROJECT_ROOT / "dagster.yaml"
     if paths.postgres_url:
         ensure_postgres_schema(paths.postgres_url, MLFLOW_SCHEMA)
-        os.environ[DAGSTER_POSTGRES_URL_VARIABLE] = sqlalchemy_url(paths.postgres_url)
+        os.environ[DAGSTER_POSTGRES_URL_VARIABLE] = with_connect_timeout(sqlalchemy_url(paths.postgres_url))
         if not target.exists():
             target.write_text(postgres_instance_yaml(source))
     elif not target.exists() and source.exists():
@@ -151,17 +161,103 @@ def with_search_path(url: str, schema: str) -> str:
 
 def ensure_postgres_schema(url: str, schema: str) -> None:
     """Create ``schema`` in the URL's database if it is missing (MLflow creates tables, not schemas)."""
-    import psycopg2
     from psycopg2 import sql
 
-    dsn = urlunsplit(urlsplit(url)._replace(scheme="postgresql"))
-    connection = psycopg2.connect(dsn)
+    connection = _postgres_connection(url)
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     finally:
         connection.close()
+
+
+def server_timeout() -> int:
+    """The seconds any one wait on a server may last (``ML_PLATFORM_SERVER_TIMEOUT``)."""
+    value = os.environ.get(SERVER_TIMEOUT_VARIABLE, "").strip()
+    try:
+        seconds = int(value) if value else DEFAULT_SERVER_TIMEOUT
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise ValueError(
+            f"{SERVER_TIMEOUT_VARIABLE}={value!r} is not a whole number of seconds of at least 1 (e.g. 10)"
+        )
+    return seconds
+
+
+def bound_server_waits(*uris: str) -> None:
+    """Bound every wait on the stores named by ``uris`` before a client of them is made.
+
+    MLflow reads its HTTP settings from the environment at each request; by default a request to a
+    server that accepts and never answers waits 120 s, eight times over, with backoff between (about
+    20 minutes). The platform's bound applies unless the MLflow variables are set. A PostgreSQL store
+    is tried once per process with ``connect_timeout`` first: MLflow itself retries a failed first
+    connection ten times with sleeps that add up to 100 s.
+    """
+    seconds = server_timeout()
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(seconds))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(MLFLOW_HTTP_RETRIES))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", str(MLFLOW_HTTP_BACKOFF_FACTOR))
+    for uri in dict.fromkeys(uris):
+        if urlsplit(uri).scheme.split("+", 1)[0] in ("postgres", "postgresql") and uri not in _ANSWERED:
+            _postgres_connection(uri).close()
+            _ANSWERED.add(uri)
+
+
+_ANSWERED: set[str] = set()  # PostgreSQL stores that answered once in this process
+
+
+def servers_named(paths: PlatformPaths | None = None) -> str:
+    """The network stores this process uses, passwords masked, and the bound on each wait: for a message
+    about a server that did not answer. Empty when every store is a local file."""
+    paths = paths or PlatformPaths.from_environment()
+    named = {}
+    if paths.postgres_url:
+        named[redacted(paths.postgres_url)] = "the PostgreSQL server"
+    for uri in (paths.tracking_uri, paths.registry_uri):
+        if urlsplit(uri).scheme in ("http", "https"):
+            named.setdefault(redacted(uri), "the MLflow tracking server")
+        elif urlsplit(uri).scheme.startswith("postgres") and not paths.postgres_url:
+            named.setdefault(redacted(uri), "the PostgreSQL server")
+    if not named:
+        return ""
+    try:
+        bound = f"{server_timeout()} s"
+    except ValueError as error:
+        bound = str(error)
+    servers = " and ".join(f"{what} {uri}" for uri, what in named.items())
+    return f"is {servers} up and answering? (each wait on it is bounded: {SERVER_TIMEOUT_VARIABLE}, {bound})"
+
+
+def with_connect_timeout(url: str) -> str:
+    """The PostgreSQL URL with libpq's ``connect_timeout`` (``server_timeout``) unless it names one."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query)
+    if any(key == "connect_timeout" for key, _ in query):
+        return url
+    return urlunsplit(parts._replace(query=urlencode([*query, ("connect_timeout", str(server_timeout()))])))
+
+
+def _postgres_connection(url: str):
+    """A psycopg2 connection that gives up after ``server_timeout`` seconds, naming the server (masked).
+
+    Raises:
+        InfrastructureUnavailable: the server refused, or accepted and did not answer in time.
+    """
+    import psycopg2
+
+    from ml_platform.errors import InfrastructureUnavailable
+
+    seconds = server_timeout()
+    dsn = urlunsplit(urlsplit(url)._replace(scheme="postgresql"))
+    try:
+        return psycopg2.connect(dsn, connect_timeout=seconds)
+    except psycopg2.OperationalError as error:
+        raise InfrastructureUnavailable(
+            f"the PostgreSQL server {redacted(url)} did not answer within {seconds} s "
+            f"({SERVER_TIMEOUT_VARIABLE}): {redact_secrets(str(error).strip())}"
+        ) from None
 
 
 def redacted(uri: str) -> str:

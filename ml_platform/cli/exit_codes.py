@@ -46,13 +46,15 @@ def classify(error: BaseException) -> Verdict:
     would tell a workflow that a gate refused the model.
     """
     from ml_platform.errors import ContractViolation, PromotionBlocked, is_transient
-    from ml_platform.settings import redact_secrets
+    from ml_platform.settings import redact_secrets, servers_named
 
     described = redact_secrets(f"{type(error).__name__}: {error}".strip())  # clients echo URLs with passwords
     if isinstance(error, (ContractViolation, PromotionBlocked)):
         return Verdict(ExitCode.GATE_FAILED, redact_secrets(str(error)))
     if is_transient(error):
-        return Verdict(ExitCode.INFRASTRUCTURE, f"infrastructure error, worth a retry: {described}")
+        servers = servers_named()
+        return Verdict(ExitCode.INFRASTRUCTURE, f"infrastructure error, worth a retry: {described}"
+                       + (f" -- {servers}" if servers else ""))  # fmt: skip
     if isinstance(error, (ValueError, LookupError, ImportError)):
         shown = described if isinstance(error, (ImportError, KeyError)) else redact_secrets(str(error))
         return Verdict(ExitCode.USAGE, f"error: {shown}")

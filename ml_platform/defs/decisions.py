@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from ml_platform.keys import CHALLENGER, CHAMPION, DECISION_TAG, TRIGGER_TAG, ModelKeys
+from ml_platform.keys import DECISION_TAG, TRIGGER_TAG, ModelKeys
 from ml_platform.rules.spec import ModelSpec
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import Decision, Ledger
@@ -58,6 +58,32 @@ def record(
     """Append ``decision`` to the ledger; return it recorded, with its observation (and ``figures``) for Dagster."""
     recorded = Ledger.for_home(paths.home).record(decision)
     return recorded, observation(recorded, figures)
+
+
+def step_recorder(context, paths: PlatformPaths):
+    """A ``registry.Recorder`` for a step: each decision recorded once per key, its observation logged in the run."""
+    ledger, op_context = Ledger.for_home(paths.home), getattr(context, "op_execution_context", context)
+
+    def record_once(decision: Decision, key: str) -> Decision | None:
+        recorded = ledger.record_once(decision, key)
+        if recorded is not None:
+            op_context.log_event(observation(recorded))
+        return recorded
+
+    return record_once
+
+
+def runless_recorder(paths: PlatformPaths, instance: dg.DagsterInstance):
+    """A ``registry.Recorder`` outside a run (a sensor tick, the CLI): the observation goes to the instance."""
+    ledger = Ledger.for_home(paths.home)
+
+    def record_once(decision: Decision, key: str) -> Decision | None:
+        recorded = ledger.record_once(decision, key)
+        if recorded is not None:
+            instance.report_runless_asset_event(observation(recorded))
+        return recorded
+
+    return record_once
 
 
 def record_in_step(context, paths: PlatformPaths, decision: Decision) -> Decision:
@@ -126,11 +152,12 @@ def record_dropped_columns(context, paths: PlatformPaths, spec: ModelSpec, snaps
     record_in_step(context, paths, Decision(spec.name, "alert", "landing", reason, scores, evidence))
 
 
-def record_registration(context, paths: PlatformPaths, spec: ModelSpec, registration, candidate: dict) -> None:
-    """Record ``promoted`` (champion moved) or ``held`` (challenger, awaiting approval); an identical
-    candidate registered before changes nothing and is not recorded."""
-    if registration.alias not in (CHAMPION, CHALLENGER):
-        return
+def registration_facts(context, spec: ModelSpec, candidate: dict) -> dict:
+    """The scores and evidence of the ``promoted`` (or ``held``) record a registration leads to.
+
+    They travel in the version's promotion intent (``stores.registry``), so the record is the same
+    whether this run writes it or a recovery finishes the promotion after this run was killed.
+    """
     evaluation = candidate.get("evaluation", {})
     metric = spec.policy.comparison_metric
     scores = {"candidate": {metric: evaluation.get("candidate", {}).get(metric)}}
@@ -140,14 +167,9 @@ def record_registration(context, paths: PlatformPaths, spec: ModelSpec, registra
         "mlflow_run_id": candidate.get("mlflow_run_id"),
         "snapshot_id": candidate.get("snapshot_id"),
         "features_id": candidate.get("features_id"),
-        "previous_champion": registration.previous_champion or candidate.get("champion_version") or "none",
         **run_trigger(context),
     }
-    kind = "promoted" if registration.alias == CHAMPION else "held"
-    reason = f"every gate passed; {registration.note}"
-    record_in_step(
-        context, paths, Decision(spec.name, kind, "gates", reason, scores, evidence, version=registration.version)
-    )
+    return {"scores": _plain(scores), "evidence": _plain(evidence)}
 
 
 def decisions_definitions(spec: ModelSpec) -> dg.Definitions:
@@ -166,8 +188,9 @@ def decisions_definitions(spec: ModelSpec) -> dg.Definitions:
                 group_name=keys.serving_group,
                 kinds={"sqlite"},
                 description=f"The decision ledger of {spec.name!r}: every retraining judgment (retrain, no-op, "
-                "no decision) and every gate outcome (promoted, held, rejected, rolled back), with reasons, scores "
-                "and evidence. Each observation is one record of <home>/decisions.db; `ml-platform history` "
+                "no decision), every gate outcome (promoted, held, rejected, rolled back) and every move of "
+                "'champion' made outside the platform (unrecorded-move), with reasons, scores and evidence. "
+                "Each observation is one record of <home>/decisions.db; `ml-platform history` "
                 "reads them from a terminal.",
             )
         ]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_platform.defs.decisions import record
+from ml_platform.defs.decisions import record, step_recorder
 from ml_platform.defs.gating import INFRASTRUCTURE_RETRY, evidence_failures
 from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.defs.triggers import Watched, hold_back, model_sensor, run_request
@@ -106,13 +106,18 @@ def validate_batch(spec: ModelSpec, frame, source: str):
         ) from errors
 
 
-def score_batch(spec: ModelSpec, paths: PlatformPaths, store, batch_file: str) -> dict:
-    """Predict one scoring batch with the champion and write its inference log; what happened, as metadata."""
+def score_batch(spec: ModelSpec, paths: PlatformPaths, store, batch_file: str, record=None) -> dict:
+    """Predict one scoring batch with the champion and write its inference log; what happened, as metadata.
+
+    The champion is the one ``stores.recovery.followable_champion`` allows after reconciling the registry
+    with the ledger (``record`` records what that finds): one moved outside the platform is refused
+    unless the spec accepts such moves.
+    """
     import pandas as pd
 
     from ml_platform.errors import ContractViolation
     from ml_platform.rules.performance import PREDICTION, inference_log_frame
-    from ml_platform.stores.release import deployed_version
+    from ml_platform.stores.recovery import followable_version
     from ml_platform.stores.snapshot import file_sha256, read_landing_file
 
     folder = paths.scoring(spec.name)
@@ -122,7 +127,7 @@ def score_batch(spec: ModelSpec, paths: PlatformPaths, store, batch_file: str) -
             f"{BATCH_PREDICTIONS} {spec.name!r}: the scoring batch {batch_file!r} is not in {folder} (expected the "
             "file this partition is named after). Was it moved or renamed? Land it again under that name."
         )
-    champion = deployed_version(store, spec)  # what users are served: spec.release.deployed_alias
+    champion = followable_version(store, paths, spec, BATCH_PREDICTIONS, record)
     if champion is None:
         raise ContractViolation(
             f"{BATCH_PREDICTIONS} {spec.name!r}: nothing to score {batch_file!r} with (expected the alias "
@@ -474,27 +479,32 @@ def _roll_back(spec: ModelSpec, paths: PlatformPaths, store, champion: str, comp
     from ml_platform.stores.registry import rollback
 
     reason = f"live performance dropped (alert #{alert.id}); {comparison.reason}"
+    events = []
+
+    def record_move(move) -> None:  # under the registry lock: no reconciliation sees the move unrecorded
+        _, event = record(
+            paths,
+            Decision(
+                spec.name,
+                "rolled-back",
+                "performance",
+                f"{reason} (from v{move.replaced} to v{move.version})",
+                {"comparison": asdict(comparison)},
+                {"rolled_back_from": move.replaced, "restored": move.version, "alert_id": alert.id},
+                version=move.version,
+                actor=ACTOR,
+            ),
+        )
+        events.append(event)
+
     try:
-        move = rollback(store, spec.name, ACTOR, reason, to=comparison.previous_version)
+        rollback(store, spec.name, ACTOR, reason, to=comparison.previous_version, on_moved=record_move)
     except (PromotionBlocked, LookupError) as error:
         refusal = f"no rollback to v{comparison.previous_version}, the registry refused: {error}"
         evidence = {"alert_id": alert.id, "champion_version": champion}
         _, event = record(paths, Decision(spec.name, "no-decision", "performance", refusal, {}, evidence))
         return event
-    _, event = record(
-        paths,
-        Decision(
-            spec.name,
-            "rolled-back",
-            "performance",
-            f"{reason} (from v{move.replaced} to v{move.version})",
-            {"comparison": asdict(comparison)},
-            {"rolled_back_from": move.replaced, "restored": move.version, "alert_id": alert.id},
-            version=move.version,
-            actor=ACTOR,
-        ),
-    )
-    return event
+    return events[0]
 
 
 def scoring_definitions(spec: ModelSpec) -> dg.Definitions:
@@ -515,8 +525,9 @@ def scoring_definitions(spec: ModelSpec) -> dg.Definitions:
         "champion, kept in the inference log with the model version, the batch's SHA-256 and the time.",
     )
     def batch_predictions(context: dg.AssetExecutionContext, platform: PlatformHome, mlflow: MlflowStore):
+        record = step_recorder(context, platform.paths())
         with evidence_failures(BATCH_PREDICTIONS, spec.name, mlflow.tracking_uri, context.retry_number):
-            metadata = score_batch(spec, platform.paths(), mlflow.store(), context.partition_key)
+            metadata = score_batch(spec, platform.paths(), mlflow.store(), context.partition_key, record)
         context.log.info(
             f"{metadata['rows']:,} rows of {metadata['batch_file']} scored by v{metadata['model_version']}"
             + (" (reused)" if metadata["reused"] else "")

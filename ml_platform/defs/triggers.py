@@ -38,7 +38,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_platform.defs.decisions import record
+from ml_platform.defs.decisions import record, runless_recorder
 from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.keys import DECISION_TAG, MODEL_TAG, REGISTRY_TAG, RUN_TAG, TRIGGER_TAG, ModelKeys
 from ml_platform.rules.retraining import (
@@ -82,12 +82,17 @@ class Watched:
         return f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
-def watch(spec: ModelSpec, paths: PlatformPaths, store) -> Watched | str:
-    """The champion and the landing files that are not in its training snapshot, or why there is nothing to watch."""
-    from ml_platform.stores.registry import current_champion
+def watch(spec: ModelSpec, paths: PlatformPaths, store, record=None) -> Watched | str:
+    """The champion and the landing files that are not in its training snapshot, or why there is nothing to watch.
+
+    It starts by reconciling the registry with the ledger (``stores.recovery.reconcile``: the champion's
+    alias lookup, plus one registry query and one ledger query), so a promotion left half done by a killed
+    run is finished and a champion moved by hand is recorded on the next tick; ``record`` records that.
+    """
+    from ml_platform.stores.recovery import reconcile
     from ml_platform.stores.snapshot import SNAPSHOT_ID_PATTERN, file_sha256, list_landing_files, read_manifest
 
-    champion = current_champion(store, spec.name)
+    champion = reconcile(store, paths, spec.name, record).current
     if champion is None:
         return f"{spec.name!r} has no champion yet: there is no reference to judge new data against"
     snapshot_id = champion.tags.get(f"{REGISTRY_TAG}snapshot_id", "")
@@ -235,7 +240,7 @@ def judge_drift(
     """One tick of the drift sensor (see the module docstring)."""
     state = _cursor(cursor)
     judged, pending = set(state.get("judged", [])), set(state.get("pending", []))
-    watched = watch(spec, paths, store)
+    watched = watch(spec, paths, store, runless_recorder(paths, instance))
     if isinstance(watched, str):
         return dg.SkipReason(watched)
     present = drift_batches(spec, paths, watched)
@@ -325,7 +330,7 @@ def judge_new_data(
     spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick of the new-data sensor: are there enough rows that the champion never saw?"""
-    watched = watch(spec, paths, store)
+    watched = watch(spec, paths, store, runless_recorder(paths, instance))
     if isinstance(watched, str):
         return dg.SkipReason(watched)
     present = sorted(Watched.fingerprint(p) for p in watched.new_files)
@@ -382,7 +387,7 @@ def judge_schedule(
     """
     now = now or _now()
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
-    watched = watch(spec, paths, store)
+    watched = watch(spec, paths, store, runless_recorder(paths, instance))
     if isinstance(watched, str):
         return dg.SkipReason(watched)
     scores: dict = {}

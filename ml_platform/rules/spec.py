@@ -206,6 +206,11 @@ class Release(_Frozen):
         metric_tolerance: how far the canary's live metric may fall below production's on the same
             labelled rows (paired bootstrap, as the performance monitor) before it is rolled back.
         min_feedback_rows: labelled rows needed before the live metric is judged.
+        accept_manual_alias_moves: whether what follows ``champion`` (batch scoring, and serving with
+            ``deployed_alias: champion``) follows it when someone moved it outside the platform (by
+            hand in the registry). Such a move is recorded either way (``unrecorded-move``); by default
+            it is refused until a person confirms it (``ml-platform approve``) or moves it back
+            (``ml-platform rollback``).
     """
 
     deployed_alias: Literal["production", "champion"] = "production"
@@ -223,6 +228,7 @@ class Release(_Frozen):
     max_prediction_shift: float = Field(default=0.1, gt=0.0, le=1.0)
     metric_tolerance: float = Field(default=0.02, ge=0.0, lt=1.0)
     min_feedback_rows: int = Field(default=200, ge=1)
+    accept_manual_alias_moves: bool = False
 
     @field_validator("window")
     @classmethod

@@ -8,7 +8,13 @@ Records live in one SQLite file under the platform home (``<home>/decisions.db``
 table refuses updates and deletes. Each record says which model, which decision, what triggered it,
 why, the scores or metric deltas it rested on, and the evidence it links to (run ids, snapshot ids,
 model versions). An ``alert`` is a finding rather than an action: the champion's live metric fell
-beyond its tolerance; the ``retrain`` or ``rolled-back`` records that follow it say what was done.
+beyond its tolerance; the ``retrain`` or ``rolled-back`` records that follow it say what was done. An
+``unrecorded-move`` is a finding too: ``champion`` points somewhere the ledger never moved it (a person
+with registry rights moved it by hand); it names the alias, the two versions and when it was noticed.
+
+A record may carry a key (``record(decision, key=...)``): the first record under a key is the only one,
+so a step that is re-executed, or a recovery that finishes what a killed run began, records its
+decision exactly once (``ml_platform.stores.recovery``).
 The Dagster wiring mirrors each record as an observation of ``<model>/decisions`` so it also shows in
 the UI.
 """
@@ -25,7 +31,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 DecisionKind = Literal[
-    "retrain", "no-op", "no-decision", "alert", "promoted", "held", "rejected", "rolled-back", "canary-started"
+    "retrain",
+    "no-op",
+    "no-decision",
+    "alert",
+    "promoted",
+    "held",
+    "rejected",
+    "rolled-back",
+    "canary-started",
+    "unrecorded-move",
 ]
 DECISIONS: tuple[str, ...] = (
     "retrain",
@@ -37,8 +52,9 @@ DECISIONS: tuple[str, ...] = (
     "rejected",
     "rolled-back",
     "canary-started",  # a release put a version beside production; its gate's verdict is promoted or rolled-back
+    "unrecorded-move",
 )
-CHAMPION_CHANGES = ("promoted", "rolled-back")
+CHAMPION_CHANGES = ("promoted", "rolled-back", "unrecorded-move")
 LEDGER_FILE = "decisions.db"
 
 _SCHEMA = """
@@ -59,7 +75,12 @@ CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
 BEGIN SELECT RAISE(ABORT, 'the decision ledger is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
 BEGIN SELECT RAISE(ABORT, 'the decision ledger is append-only'); END;
+CREATE TABLE IF NOT EXISTS decision_keys (
+    key TEXT PRIMARY KEY,
+    decision_id INTEGER NOT NULL REFERENCES decisions (id)
+);
 """
+_COLUMNS = "id, recorded_at, model, decision, trigger, reason, version, actor, scores, evidence"
 
 
 @dataclass(frozen=True)
@@ -124,10 +145,27 @@ class Ledger:
         connection.executescript(_SCHEMA)
         return connection
 
-    def record(self, decision: Decision) -> Decision:
-        """Append a record; returns it with its id and time."""
+    def record(self, decision: Decision, key: str | None = None) -> Decision:
+        """Append a record; returns it with its id and time.
+
+        With ``key``, the record is appended only if no record was made under that key before, in the
+        same transaction; otherwise the earlier record is returned.
+        """
+        return self._append(decision, key)[0]
+
+    def record_once(self, decision: Decision, key: str) -> Decision | None:
+        """Append a record under ``key`` unless one was made under it before; ``None`` when one was."""
+        recorded, new = self._append(decision, key)
+        return recorded if new else None
+
+    def _append(self, decision: Decision, key: str | None) -> tuple[Decision, bool]:
         recorded = replace(decision, recorded_at=decision.recorded_at or _now())
         with closing(self._connect()) as connection, connection:
+            connection.execute("BEGIN IMMEDIATE")  # two recorders of one key: the second waits, then finds it
+            if key is not None:
+                earlier = _by_key(connection, key)
+                if earlier is not None:
+                    return earlier, False
             cursor = connection.execute(
                 "INSERT INTO decisions (recorded_at, model, decision, trigger, reason, version, actor, scores,"
                 " evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -143,7 +181,18 @@ class Ledger:
                     _json(recorded.evidence),
                 ),
             )
-        return replace(recorded, id=cursor.lastrowid)
+            if key is not None:
+                connection.execute(
+                    "INSERT INTO decision_keys (key, decision_id) VALUES (?, ?)", (key, cursor.lastrowid)
+                )
+        return replace(recorded, id=cursor.lastrowid), True
+
+    def recorded(self, key: str) -> Decision | None:
+        """The record made under ``key``, if any."""
+        if not self.path.exists():
+            return None
+        with closing(self._connect()) as connection:
+            return _by_key(connection, key)
 
     def query(
         self,
@@ -173,9 +222,7 @@ class Ledger:
             values.append(since)
         if not self.path.exists():
             return []
-        sql = (
-            "SELECT id, recorded_at, model, decision, trigger, reason, version, actor, scores, evidence FROM decisions"
-        )
+        sql = f"SELECT {_COLUMNS} FROM decisions"
         sql += (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY id DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -203,6 +250,13 @@ def format_history(records: Iterable[Decision]) -> str:
             f"{record.recorded_at}  {record.decision:<11} {version:<5} [{record.trigger}{who}]  {record.reason}"
         )
     return "\n".join(lines)
+
+
+def _by_key(connection: sqlite3.Connection, key: str) -> Decision | None:
+    row = connection.execute(
+        f"SELECT {_COLUMNS} FROM decisions WHERE id = (SELECT decision_id FROM decision_keys WHERE key = ?)", (key,)
+    ).fetchone()
+    return _decision(row) if row else None
 
 
 def _decision(row: tuple) -> Decision:

@@ -11,6 +11,17 @@ and the alias is read back after the move. Two runs promoting the same model at 
 other: the second finds that the champion it was compared with has changed, and its version is kept
 without an alias, tagged with the reason (``ml_platform.not_promoted``).
 
+A promotion is several writes (the version, the previous champion's tags and alias, ``champion``, the
+ledger record), and a process can die between any two. So the new version is created carrying a
+*promotion intent* (``ml_platform.promotion_intent``: the alias it is to get, the champion it was
+compared with, the ledger record to write) and a ``ml_platform.promotion_pending`` tag, removed only
+once every write is done. Whoever next takes the model's lock (the next registration, a re-executed
+step, ``ml_platform.stores.recovery.reconcile``) finds the pending intent -- under the lock it can only
+be one a dead or failed process left -- and carries it out the same way: it finishes the move when the
+version's gates all passed and the champion is still the one it was compared with, else it puts the
+half-done move back and tags the version ``ml_platform.not_promoted`` with the reason. Each write is
+idempotent and the ledger record is keyed by version and intent, so it happens exactly once.
+
 ``mlflow`` is imported inside the functions: it costs seconds, and loading the Dagster definitions
 must not pay it.
 """
@@ -22,7 +33,8 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,12 +45,19 @@ from urllib.parse import unquote, urlsplit
 from ml_platform.errors import ChampionMoved, PromotionBlocked
 from ml_platform.keys import CHALLENGER, CHAMPION, PREVIOUS_CHAMPION, REGISTRY_TAG, ModelKeys
 from ml_platform.rules.policy import unpassed_gates
+from ml_platform.stores.ledger import Decision
 
 if TYPE_CHECKING:
     from ml_platform.settings import PlatformPaths
 
 NOT_PROMOTED = f"{REGISTRY_TAG}not_promoted"  # why a registered version that passed its gates never got an alias
+PROMOTION_INTENT = f"{REGISTRY_TAG}promotion_intent"  # what a registration set out to do, kept for good
+PROMOTION_PENDING = f"{REGISTRY_TAG}promotion_pending"  # the intent's id, until every write of it is done
+PROMOTION_OUTCOME = f"{REGISTRY_TAG}promotion_outcome"  # promoted, held or not-promoted, once done
 LOCK_TIMEOUT_SECONDS = 120.0
+
+# Records a decision in the ledger under a key, once: returns it if this call recorded it, else None.
+Recorder = Callable[[Decision, str], "Decision | None"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,9 @@ class Store:
         import mlflow
         from mlflow import MlflowClient
 
+        from ml_platform.settings import bound_server_waits
+
+        bound_server_waits(self.tracking_uri, self.registry_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
@@ -218,17 +240,26 @@ def register_candidate(
     compared_champion: str | None,
     tags: dict[str, Any],
     promote: bool = True,
+    record: Recorder | None = None,
+    facts: dict[str, Any] | None = None,
 ) -> Registration:
     """Register a candidate whose gates all passed and move ``champion`` to it.
 
     An identical candidate (same fingerprint) is not registered twice. Everything from reading the
-    champion to moving the alias happens under the model's registry lock. A candidate compared with a
+    champion to moving the alias happens under the model's registry lock, and begins by carrying out
+    any promotion a killed run left half done (``settle_intents``). A candidate compared with a
     champion that is no longer champion (another run promoted meanwhile, or a person approved or
     rolled back) is registered -- it is not lost -- but gets no alias: its version is tagged
     ``ml_platform.not_promoted`` with the reason and ``ChampionMoved`` is raised, since its "no worse
     than champion" gate judged the wrong champion. With ``promote=False`` (the spec's manual
     promotion) the version gets the ``challenger`` alias instead and ``champion`` stays until
     ``approve``.
+
+    Args:
+        record: writes the ``promoted`` or ``held`` decision to the ledger, under the lock, before the
+            intent is closed (without it, nothing is recorded: tests of the registry alone).
+        facts: the ``scores`` and ``evidence`` of that decision, kept in the intent so that a recovery
+            records the very same decision.
 
     Raises:
         ChampionMoved: the version was registered without an alias; re-run the graph to compare again.
@@ -237,9 +268,12 @@ def register_candidate(
 
     client = store.client()
     with store.lock(model):
+        settled = settle_intents(store, model, record)
         existing = _version_with_fingerprint(client, model, fingerprint)
         champion = current_champion(store, model)
         if existing is not None:
+            if existing in settled:
+                return settled[existing]
             is_champion = champion is not None and champion.version == existing
             return Registration(
                 existing,
@@ -259,6 +293,11 @@ def register_candidate(
             )
         version_tags = _version_tags(tags, fingerprint, current, promoted_at, stale, promote)
         version_tags |= manifest_tags(manifest_of(model_uri), model_uri)  # verified at every load
+        intent = None
+        if not stale:
+            intent = _intent(CHAMPION if promote else CHALLENGER, current, _alias(client, model, PREVIOUS_CHAMPION),
+                             promoted_at, facts or {})  # fmt: skip
+            version_tags |= {PROMOTION_INTENT: json.dumps(intent, sort_keys=True), PROMOTION_PENDING: intent["id"]}
         created = client.create_model_version(
             model, source=model_uri, run_id=run_id, tags=version_tags, model_id=_logged_model_id(model_uri)
         )
@@ -271,21 +310,135 @@ def register_candidate(
                 version,
                 current,
             )
-        if not promote:
-            client.set_registered_model_alias(model, CHALLENGER, version)
-            return Registration(
-                version,
-                False,
-                None,
-                f"version {version} is challenger, awaiting approval (manual promotion); champion stays "
-                + (f"version {current}" if current else "unset"),
-                CHALLENGER,
-            )
-        _move_champion(client, model, version, current, promoted_at)
-    note = f"version {version} is now champion" + (
-        f"; version {current} is previous-champion" if current else " (first champion)"
-    )
-    return Registration(version, True, current, note, CHAMPION)
+        return _carry_out(client, model, version, version_tags, intent, record)
+
+
+def settle_intents(store: Store, model: str, record: Recorder | None = None) -> dict[str, Registration]:
+    """Finish or undo every promotion left pending, by version; the caller holds the model's lock.
+
+    Under the lock a pending intent is never one in progress: its writer held the lock from creating
+    the version to closing the intent, so it died or failed in between.
+    """
+    client = store.client()
+    return {
+        str(mv.version): _carry_out(client, model, str(mv.version), dict(mv.tags), _read_intent(mv.tags), record)
+        for mv in pending_intents(store, model)
+    }
+
+
+def pending_intents(store: Store, model: str) -> list:
+    """The versions whose promotion intent is not closed: one registry query, cheap enough for a sensor tick."""
+    client = store.client()
+    if not _registered_model_exists(client, model):
+        return []
+    found = client.search_model_versions(f"name = '{model}' and tags.`{PROMOTION_PENDING}` LIKE '%'")
+    return sorted(found, key=lambda mv: int(mv.version))
+
+
+def _intent(alias: str, expected: str | None, previous: str | None, at: str, facts: dict[str, Any]) -> dict:
+    return {
+        "id": uuid.uuid4().hex,
+        "alias": alias,
+        "expected_champion": expected or "none",
+        "previous_champion_alias": previous or "none",
+        "at": at,
+        "scores": facts.get("scores", {}),
+        "evidence": facts.get("evidence", {}),
+    }
+
+
+def _read_intent(tags: dict[str, str]) -> dict:
+    try:
+        intent = json.loads(tags.get(PROMOTION_INTENT, ""))
+    except ValueError:
+        intent = None
+    if not isinstance(intent, dict) or intent.get("alias") not in (CHAMPION, CHALLENGER):
+        # A pending tag without a readable intent: nothing says which alias it was to get, so it gets none.
+        return {"id": tags.get(PROMOTION_PENDING, "unreadable"), "alias": None, "expected_champion": "none",
+                "previous_champion_alias": "none", "at": "", "scores": {}, "evidence": {}}  # fmt: skip
+    return intent
+
+
+def _carry_out(client, model: str, version: str, tags: dict[str, str], intent: dict, record) -> Registration:
+    """Do (or redo) every write of a promotion intent, or put back what was done; record it; close it."""
+    champion = _alias(client, model, CHAMPION)
+    expected = None if intent["expected_champion"] == "none" else intent["expected_champion"]
+    alias = intent["alias"]
+    problems = gate_problems(tags) + ([f"it was left aside ({tags[NOT_PROMOTED]})"] if NOT_PROMOTED in tags else [])
+    arrived = alias is not None and _alias(client, model, alias) == version
+    if alias is None or problems or (not arrived and champion != expected):
+        return _abandon(client, model, version, tags, intent, champion, problems, record)
+    if alias == CHAMPION:
+        _move_champion(client, model, version, expected, intent["at"])  # each write is idempotent
+        note = f"version {version} is now champion" + (
+            f"; version {expected} is previous-champion" if expected else " (first champion)"
+        )
+        kind = "promoted"
+    else:
+        client.set_registered_model_alias(model, CHALLENGER, version)
+        note = f"version {version} is challenger, awaiting approval (manual promotion); champion stays " + (
+            f"version {expected}" if expected else "unset"
+        )
+        kind = "held"
+    decision = _intent_decision(model, version, intent, kind, f"every gate passed; {note}")
+    _close(client, model, version, intent, kind, decision, record)
+    return Registration(version, alias == CHAMPION, expected if alias == CHAMPION else None, note, alias)
+
+
+def _abandon(client, model: str, version: str, tags: dict, intent: dict, champion: str | None, problems: list[str],
+             record) -> Registration:  # fmt: skip
+    """Put back what a half-done promotion wrote and leave its version without an alias, saying why."""
+    expected = None if intent["expected_champion"] == "none" else intent["expected_champion"]
+    if NOT_PROMOTED in tags:  # an earlier attempt at this very undo got that far
+        why = tags[NOT_PROMOTED].split(": ", 1)[-1]
+    elif intent["alias"] is None:
+        why = "its promotion intent cannot be read, so nothing says which alias it was to get"
+    elif problems:
+        why = "its gates did not all pass: " + "; ".join(problems)
+    else:
+        why = (
+            f"the candidate was compared with champion {_named(expected)}, but the champion is now "
+            f"{_named(champion)} (moved while its promotion was interrupted)"
+        )
+    if expected:
+        replaced = client.get_model_version(model, expected).tags.get(f"{REGISTRY_TAG}replaced_by")
+        if replaced == version:
+            for key in ("replaced_by", "replaced_at"):
+                client.delete_model_version_tag(model, expected, f"{REGISTRY_TAG}{key}")
+        previous = intent.get("previous_champion_alias", "none")
+        if _alias(client, model, PREVIOUS_CHAMPION) == expected and previous != expected:
+            if previous == "none":
+                client.delete_registered_model_alias(model, PREVIOUS_CHAMPION)
+            else:
+                client.set_registered_model_alias(model, PREVIOUS_CHAMPION, previous)
+    if NOT_PROMOTED not in tags:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        client.set_model_version_tag(model, version, NOT_PROMOTED, _tag_value(f"{now}: {why}"))
+    reason = f"version {version} was registered but not promoted: {why}"
+    decision = _intent_decision(model, version, intent, "rejected", reason, trigger="registry")
+    _close(client, model, version, intent, "not-promoted", decision, record)
+    return Registration(version, False, None, reason)
+
+
+def _intent_decision(model: str, version: str, intent: dict, kind: str, reason: str, trigger: str = "gates"):
+    evidence = {**intent.get("evidence", {}), "previous_champion": intent["expected_champion"],
+                "promotion_intent": intent["id"]}  # fmt: skip
+    return Decision(model, kind, trigger, reason, intent.get("scores", {}), evidence, version=version)
+
+
+def _close(client, model: str, version: str, intent: dict, outcome: str, decision, record) -> None:
+    """Record the decision (once, keyed by version and intent), then mark the intent done: the last write."""
+    if record is not None:
+        record(decision, f"promotion:{model}:v{version}:{intent['id']}")
+    client.set_model_version_tag(model, version, PROMOTION_OUTCOME, outcome)
+    client.delete_model_version_tag(model, version, PROMOTION_PENDING)
+
+
+def _alias(client, model: str, alias: str) -> str | None:
+    """The version an alias points at, or ``None`` when it is unset."""
+    aliases = client.get_registered_model(model).aliases or {}
+    found = aliases.get(alias)
+    return str(found) if found is not None else None
 
 
 def _ensure_registered_model(client, model: str) -> None:
@@ -367,11 +520,20 @@ def gate_problems(tags: dict[str, str]) -> list[str]:
     return unpassed_gates(recorded)
 
 
-def approve(store: Store, model: str, version: str, actor: str, note: str = "") -> AliasMove:
+def approve(
+    store: Store,
+    model: str,
+    version: str,
+    actor: str,
+    note: str = "",
+    on_moved: Callable[[AliasMove], None] | None = None,
+) -> AliasMove:
     """Move ``champion`` to a version that passed every gate and waits as ``challenger``, or refuse.
 
     Refused: a version with a failed or missing gate, the current champion, and a version compared
     with a champion that is no longer champion (its "no worse than champion" gate is out of date).
+    ``on_moved`` (the ledger record) runs under the lock right after the move, so a reconciliation
+    never sees the moved alias before its record.
     """
     client = store.client()
     mv = _model_version(client, model, version)
@@ -400,17 +562,28 @@ def approve(store: Store, model: str, version: str, actor: str, note: str = "") 
         _move_champion(client, model, str(version), current, now)
         if CHALLENGER in (getattr(mv, "aliases", None) or []):
             client.delete_registered_model_alias(model, CHALLENGER)
-    return AliasMove(
-        model, str(version), current, f"version {version} is now champion, approved by {actor}"
-        + (f"; version {current} is previous-champion" if current else " (first champion)"),
-    )  # fmt: skip
+        move = AliasMove(
+            model, str(version), current, f"version {version} is now champion, approved by {actor}"
+            + (f"; version {current} is previous-champion" if current else " (first champion)"),
+        )  # fmt: skip
+        if on_moved is not None:
+            on_moved(move)
+    return move
 
 
-def rollback(store: Store, model: str, actor: str, reason: str, to: str | None = None) -> AliasMove:
+def rollback(
+    store: Store,
+    model: str,
+    actor: str,
+    reason: str,
+    to: str | None = None,
+    on_moved: Callable[[AliasMove], None] | None = None,
+) -> AliasMove:
     """Move ``champion`` back: to ``to``, or by default to ``previous-champion``.
 
     The target must be a version whose gates all passed; the version rolled back from becomes
-    ``previous-champion``, so a rollback can itself be undone.
+    ``previous-champion``, so a rollback can itself be undone. ``on_moved`` runs under the lock right
+    after the move, as in ``approve``.
     """
     client = store.client()
     with store.lock(model):
@@ -440,10 +613,13 @@ def rollback(store: Store, model: str, actor: str, reason: str, to: str | None =
         client.set_model_version_tag(model, champion.version, f"{REGISTRY_TAG}rollback_reason", _tag_value(reason))
         client.set_model_version_tag(model, str(to), f"{REGISTRY_TAG}restored_at", now)
         _move_champion(client, model, str(to), champion.version, now)
-    return AliasMove(
-        model, str(to), champion.version,
-        f"version {to} is champion again (rolled back from version {champion.version} by {actor}: {reason})",
-    )  # fmt: skip
+        move = AliasMove(
+            model, str(to), champion.version,
+            f"version {to} is champion again (rolled back from version {champion.version} by {actor}: {reason})",
+        )  # fmt: skip
+        if on_moved is not None:
+            on_moved(move)
+    return move
 
 
 def _move_champion(client, model: str, version: str, current: str | None, now: str) -> None:

@@ -48,3 +48,17 @@ def test_unknown_decisions_are_refused_and_an_absent_ledger_is_empty(tmp_path):
     assert ledger.query("conversion") == [] and ledger.latest("conversion") is None
     with pytest.raises(ValueError, match=r"unknown decision kind\(s\) \['maybe'\]"):
         Ledger.for_home(tmp_path).query("conversion", ["maybe"])
+
+
+def test_a_keyed_record_is_made_once_and_the_first_one_is_kept(tmp_path):
+    """A re-executed step or a recovery records a promotion under the same key: one record, the first."""
+    ledger = Ledger.for_home(tmp_path)
+    first = ledger.record_once(Decision("iris", "promoted", "gates", "every gate passed", version="2"), "promotion:a")
+    recovered = Decision("iris", "promoted", "gates", "finished by a recovery", version="2")
+    again = ledger.record_once(recovered, "promotion:a")
+    assert first is not None and again is None
+    assert ledger.record(Decision("iris", "promoted", "gates", "a third try", version="2"), "promotion:a") == first
+    assert ledger.recorded("promotion:a") == first and ledger.recorded("promotion:b") is None
+    assert [r.reason for r in ledger.query("iris")] == ["every gate passed"]
+    assert ledger.record_once(Decision("iris", "unrecorded-move", "reconcile", "moved by hand", version="1"), "move:x")
+    assert [r.decision for r in champion_history(ledger, "iris")] == ["promoted", "unrecorded-move"]

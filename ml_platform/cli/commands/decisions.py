@@ -3,7 +3,9 @@
 Each move of ``champion`` by a person is recorded in the decision ledger with who made it and why
 (an approval also keeps the evidence that was shown), and mirrored as an observation of
 ``<model>/decisions`` in Dagster. MLflow keeps no alias history of its own; ``history`` reads the
-ledger.
+ledger. Each command first reconciles the registry with the ledger (``stores.recovery.reconcile``):
+a promotion a killed run left half done is finished or undone, and a ``champion`` moved by hand in
+the registry is recorded as an ``unrecorded-move`` -- which ``approve`` of that very version confirms.
 """
 
 from __future__ import annotations
@@ -54,27 +56,55 @@ def _actor(given: str | None) -> str:
     return given or getpass.getuser()
 
 
-def _record(paths, decision) -> None:
-    """Append to the ledger and show the record on ``<model>/decisions`` in Dagster."""
+def _reconciled(store, paths, model: str):
+    """Reconcile the registry with the ledger, each new record shown in Dagster, and say what was found."""
     import dagster as dg
 
-    from ml_platform.defs.decisions import record
+    from ml_platform.defs.decisions import runless_recorder
     from ml_platform.settings import ensure_dagster_home
+    from ml_platform.stores.recovery import reconcile
 
-    recorded, event = record(paths, decision)
     ensure_dagster_home(paths)
     with dg.DagsterInstance.get() as instance:
-        instance.report_runless_asset_event(event)
-    print(f"recorded in the decision ledger as #{recorded.id} ({recorded.decision})")
+        found = reconcile(store, paths, model, runless_recorder(paths, instance))
+    for record in found.recorded:
+        print(f"reconciled: recorded #{record.id} ({record.decision}): {record.reason}")
+    return found
+
+
+def _record_move(paths, decision_for):
+    """An ``on_moved`` for ``approve``/``rollback``: the ledger record, written under the registry lock."""
+    recorded = []
+
+    def on_moved(move) -> None:
+        from ml_platform.stores.ledger import Ledger
+
+        recorded.append(Ledger.for_home(paths.home).record(decision_for(move)))
+
+    return on_moved, recorded
+
+
+def _show(paths, recorded) -> None:
+    """Mirror the records on ``<model>/decisions`` in Dagster and say where they are."""
+    import dagster as dg
+
+    from ml_platform.defs.decisions import observation
+
+    with dg.DagsterInstance.get() as instance:
+        for record in recorded:
+            instance.report_runless_asset_event(observation(record))
+            print(f"recorded in the decision ledger as #{record.id} ({record.decision})")
 
 
 def _approve(args) -> int:
     from ml_platform.cli.explain import explain
     from ml_platform.errors import is_transient
     from ml_platform.stores.ledger import Decision
+    from ml_platform.stores.recovery import confirm_move
     from ml_platform.stores.registry import approve
 
     spec, paths, store = _context(args.model)
+    found = _reconciled(store, paths, spec.name)
     try:
         evidence = explain(spec.name, args.version, paths)
     except Exception as error:  # MLflow's own "no such version" error; a store that did not answer is not usage
@@ -85,22 +115,23 @@ def _approve(args) -> int:
     print(evidence)
     print()
     actor = _actor(args.by)
-    move = approve(store, spec.name, args.version, actor, args.note)  # PromotionBlocked exits 1 (main)
+    if found.moved_by_hand is not None and found.champion == str(args.version):
+        confirmed = confirm_move(store, paths, spec.name, args.version, actor, args.note)
+        print(confirmed.reason)
+        _show(paths, [confirmed])
+        return ExitCode.PASSED
+
+    def decision(move) -> Decision:
+        reason = f"approved by {actor}" + (f": {args.note}" if args.note else "") + f"; {move.note}"
+        evidence_shown = {"previous_champion": move.replaced or "none", "evidence_shown": evidence}
+        return Decision(
+            spec.name, "promoted", "approval", reason, {}, evidence_shown, version=move.version, actor=actor
+        )
+
+    on_moved, recorded = _record_move(paths, decision)
+    move = approve(store, spec.name, args.version, actor, args.note, on_moved)  # PromotionBlocked exits 1 (main)
     print(move.note)
-    reason = f"approved by {actor}" + (f": {args.note}" if args.note else "") + f"; {move.note}"
-    _record(
-        paths,
-        Decision(
-            spec.name,
-            "promoted",
-            "approval",
-            reason,
-            {},
-            {"previous_champion": move.replaced or "none", "evidence_shown": evidence},
-            version=move.version,
-            actor=actor,
-        ),
-    )
+    _show(paths, recorded)
     return ExitCode.PASSED
 
 
@@ -109,12 +140,11 @@ def _rollback(args) -> int:
     from ml_platform.stores.registry import rollback
 
     spec, paths, store = _context(args.model)
+    _reconciled(store, paths, spec.name)
     actor = _actor(args.by)
-    move = rollback(store, spec.name, actor, args.reason, to=args.to)  # PromotionBlocked exits 1, LookupError 2
-    print(move.note)
-    _record(
-        paths,
-        Decision(
+
+    def decision(move) -> Decision:
+        return Decision(
             spec.name,
             "rolled-back",
             "rollback",
@@ -123,21 +153,33 @@ def _rollback(args) -> int:
             {"rolled_back_from": move.replaced, "restored": move.version},
             version=move.version,
             actor=actor,
-        ),
-    )
+        )
+
+    on_moved, recorded = _record_move(paths, decision)
+    move = rollback(store, spec.name, actor, args.reason, to=args.to, on_moved=on_moved)  # PromotionBlocked exits 1
+    print(move.note)
+    _show(paths, recorded)
     return ExitCode.PASSED
 
 
 def _history(args) -> int:
     from ml_platform.stores.ledger import Ledger
+    from ml_platform.stores.recovery import UNRECORDED_MOVE
     from ml_platform.stores.release import ALIAS_CHANGES, alias_holders, format_alias_history
 
     spec, paths, store = _context(args.model)
+    found = _reconciled(store, paths, spec.name)
     ledger = Ledger.for_home(paths.home)
-    records = ledger.query(spec.name, None if args.all else ALIAS_CHANGES, limit=args.limit)
+    records = ledger.query(spec.name, None if args.all else (*ALIAS_CHANGES, UNRECORDED_MOVE), limit=args.limit)
     holders = {alias: "v" + v if v else "none" for alias, v in alias_holders(store, spec.name).items()}
     others = ", ".join(f"{alias} {v}" for alias, v in holders.items() if alias != "champion")
     print(f"{spec.name}: champion now {holders['champion']}; {others} (ledger {ledger.path})")
+    if found.moved_by_hand is not None:
+        print(
+            f"  WARNING: champion was moved outside the platform (ledger #{found.moved_by_hand.id}); what follows "
+            f"champion refuses it unless the spec accepts it: confirm it with `ml-platform approve {spec.name} "
+            f"{found.champion}` or move it back with `ml-platform rollback {spec.name}`"
+        )
     if not records:
         print(
             "  no " + ("decisions recorded yet" if args.all else "champion changes recorded yet, nor other alias moves")

@@ -3,11 +3,13 @@
 The ``champion`` alias moves only when every gate on the way passed for this very candidate (or, under
 manual promotion, ``challenger`` does and a person approves). The registry refuses a move when the
 champion the candidate was compared with has moved meanwhile; that refusal is recorded as ``rejected``.
+The step begins by reconciling the registry with the ledger (``stores.recovery.reconcile``), so a
+promotion an earlier run was killed in the middle of is finished or undone, and recorded, first.
 """
 
 import dagster as dg
 
-from ml_platform.defs.decisions import record_registration
+from ml_platform.defs.decisions import registration_facts, step_recorder
 from ml_platform.defs.gating import (
     FEATURES_ID,
     INFRASTRUCTURE_RETRY,
@@ -40,13 +42,16 @@ def build_registry(spec: ModelSpec, keys: ModelKeys) -> dg.Definitions:
         context: dg.AssetExecutionContext, mlflow: MlflowStore, platform: PlatformHome
     ) -> dg.MaterializeResult:
         from ml_platform.errors import ChampionMoved
+        from ml_platform.stores.recovery import reconcile
         from ml_platform.stores.registry import register_candidate
         from ml_platform.stores.tracking import model_version_url
 
         candidate = latest_metadata(context.instance, keys.candidate)
         required = upstream_gates(spec, candidate)
         gates = _passed(required)
+        record = step_recorder(context, platform.paths())
         with evidence_failures(REGISTRY, spec.name, mlflow.tracking_uri, context.retry_number):
+            _log_reconciliation(context, reconcile(mlflow.store(), platform.paths(), spec.name, record))
             require_gates(context.instance, REGISTRY, spec.name, required)
             try:
                 registration = register_candidate(
@@ -58,12 +63,13 @@ def build_registry(spec: ModelSpec, keys: ModelKeys) -> dg.Definitions:
                     compared_champion=candidate.get("champion_version") or None,
                     tags=registration_tags(spec, candidate, gates, context.run_id),
                     promote=spec.promotion == "auto",
+                    record=record,
+                    facts=registration_facts(context, spec, candidate),
                 )
             except ChampionMoved as refused:
                 record_champion_moved(context, platform.paths(), spec, refused, candidate)
                 raise
         context.log.info(registration.note)
-        record_registration(context, platform.paths(), spec, registration, candidate)
         return dg.MaterializeResult(
             metadata={
                 "version": registration.version,
@@ -79,6 +85,14 @@ def build_registry(spec: ModelSpec, keys: ModelKeys) -> dg.Definitions:
         )
 
     return dg.Definitions(assets=[registry_entry])
+
+
+def _log_reconciliation(context, found) -> None:
+    """Say what the start-of-step reconciliation repaired or found (its records are in the ledger already)."""
+    for version, settled in found.settled.items():
+        context.log.warning(f"an interrupted promotion of version {version} was carried out: {settled.note}")
+    if found.moved_by_hand is not None:
+        context.log.warning(f"ledger #{found.moved_by_hand.id}: {found.moved_by_hand.reason}")
 
 
 def _passed(required: list[RequiredGate]) -> dict[str, str]:

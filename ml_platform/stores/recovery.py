@@ -1,0 +1,245 @@
+"""Keeping the registry and the decision ledger in agreement (platform-owned; no Dagster here).
+
+Two things can make them disagree, and ``reconcile`` repairs or records both:
+
+1. **A promotion a process died in the middle of.** The registry carries it out from its promotion
+   intent (``registry.settle_intents``): finished if the version's gates all passed and the champion
+   is still the one it was compared with, undone otherwise; its ledger record is written once.
+2. **An alias moved outside the platform.** Anyone with edit rights on a registered model can move
+   ``champion`` by hand (MLflow has no alias permissions and keeps no history of moves, mlflow#2169).
+   The ledger knows every move of ``champion`` the platform made (the records whose alias moves,
+   ``stores.release.alias_moves``, include it), so a champion that is not where the latest of them put
+   it was moved by someone else (where this home's
+   ledger has no champion change of the model yet, the champion's own registry tags are the witness,
+   see ``_disagree``). That is recorded
+   once as an ``unrecorded-move`` naming the alias, both versions and when it was noticed; and what
+   follows ``champion`` refuses such a champion (``followable_version``) unless the spec says
+   ``release.accept_manual_alias_moves``, or a person confirms the move (``confirm_move``) or moves it
+   back. ``production`` moves only through releases and is not reconciled here.
+
+``reconcile`` is cheap when nothing is wrong (one registry query for pending intents, one alias
+lookup, one ledger query), so it runs at the start of every registry step, of every batch scoring,
+of every retraining trigger's tick and of ``ml-platform history``/``approve``/``rollback``; a
+fault-injection campaign can call it after each run to check that the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ml_platform.errors import PromotionBlocked
+from ml_platform.keys import CHAMPION, REGISTRY_TAG
+from ml_platform.settings import PlatformPaths
+from ml_platform.stores.ledger import CHAMPION_CHANGES, Decision, Ledger
+from ml_platform.stores.registry import (
+    NOT_PROMOTED,
+    Champion,
+    Recorder,
+    Registration,
+    Store,
+    current_champion,
+    gate_problems,
+    pending_intents,
+    settle_intents,
+)
+from ml_platform.stores.release import alias_moves, deployed_version
+
+UNRECORDED_MOVE = "unrecorded-move"
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What ``reconcile`` found and did for one model.
+
+    Attributes:
+        current: the version ``champion`` points at, with its tags, or ``None``.
+        settled: interrupted promotions carried out now, by version (finished or undone).
+        moved_by_hand: the ledger's ``unrecorded-move`` record that put the current champion where it
+            is, when no move of the platform did (recorded now or on an earlier reconciliation).
+        recorded: the records this reconciliation added to the ledger.
+    """
+
+    model: str
+    current: Champion | None
+    settled: dict[str, Registration] = field(default_factory=dict)
+    moved_by_hand: Decision | None = None
+    recorded: list[Decision] = field(default_factory=list)
+
+    @property
+    def champion(self) -> str | None:
+        return self.current.version if self.current else None
+
+    @property
+    def agrees(self) -> bool:
+        """Whether the ledger's latest champion change is one the platform made and names the champion."""
+        return self.moved_by_hand is None
+
+
+def ledger_recorder(paths: PlatformPaths) -> Recorder:
+    """Records in the platform home's ledger, once per key (no Dagster observation: see defs/decisions.py)."""
+    ledger = Ledger.for_home(paths.home)
+    return ledger.record_once
+
+
+def reconcile(store: Store, paths: PlatformPaths, model: str, record: Recorder | None = None) -> Reconciliation:
+    """Finish or undo interrupted promotions, then record a champion the platform did not put there.
+
+    Args:
+        record: how a decision is recorded (the ledger, and an observation in Dagster); by default the
+            platform home's ledger alone.
+    """
+    record = record or ledger_recorder(paths)
+    added: list[Decision] = []
+
+    def keep(decision: Decision, key: str) -> Decision | None:
+        recorded = record(decision, key)
+        if recorded is not None:
+            added.append(recorded)
+        return recorded
+
+    settled: dict[str, Registration] = {}
+    if pending_intents(store, model):
+        with store.lock(model):
+            settled = settle_intents(store, model, keep)
+    ledger = Ledger.for_home(paths.home)
+    current, last = current_champion(store, model), last_champion_move(ledger, model)
+    if _disagree(current, last):
+        with store.lock(model):  # a move of the platform in progress finishes, with its record, first
+            current, last = current_champion(store, model), last_champion_move(ledger, model)
+            if _disagree(current, last):
+                champion = _version(current)
+                last = keep(_unrecorded_move(model, last, champion), _move_key(model, last, champion)) or (
+                    last_champion_move(ledger, model)
+                )
+    moved = last is not None and last.decision == UNRECORDED_MOVE and last.version == _version(current)
+    return Reconciliation(model, current, settled, last if moved else None, added)
+
+
+def last_champion_move(ledger: Ledger, model: str) -> Decision | None:
+    """The ledger's latest record that moved ``champion`` (a release's ``promoted`` moves ``production``)."""
+    for record in reversed(ledger.query(model, CHAMPION_CHANGES)):
+        if CHAMPION in alias_moves(record):
+            return record
+    return None
+
+
+def followable_version(store: Store, paths: PlatformPaths, spec, asset: str, record: Recorder | None = None):
+    """The version batch scoring (and serving) may load: ``spec.release.deployed_alias``'s, after ``reconcile``.
+
+    Where the deployed alias is ``champion``, a champion moved outside the platform is refused unless
+    the spec accepts such moves; ``production`` moves only through releases.
+
+    Raises:
+        PromotionBlocked: ``champion`` was moved outside the platform and ``release.accept_manual_alias_moves``
+            is off; the message names the move and the ways out.
+    """
+    if spec.release.deployed_alias == CHAMPION:
+        return followable_champion(store, paths, spec, asset, record)
+    reconcile(store, paths, spec.name, record)  # a hand move of champion is recorded even when production is served
+    return deployed_version(store, spec)
+
+
+def followable_champion(store: Store, paths: PlatformPaths, spec, asset: str, record: Recorder | None = None):
+    """The champion that what follows ``champion`` may load, after ``reconcile``; ``None`` when there is none.
+
+    Raises:
+        PromotionBlocked: ``champion`` was moved outside the platform and the spec does not accept such
+            moves (``release.accept_manual_alias_moves``); the message names the move and the ways out.
+    """
+    found = reconcile(store, paths, spec.name, record)
+    move = found.moved_by_hand
+    if move is not None and not spec.release.accept_manual_alias_moves:
+        raise PromotionBlocked(
+            f"{asset} {spec.name!r}: refuses to follow champion v{move.version}: {move.reason} No gate result of "
+            f"the platform's put it there. Move it back (`ml-platform rollback {spec.name} --to "
+            f"{move.evidence.get('from_version')}`), confirm it after reading its evidence (`ml-platform approve "
+            f"{spec.name} {move.version}`), or set release.accept_manual_alias_moves: true in the spec."
+        )
+    return found.current
+
+
+def confirm_move(store: Store, paths: PlatformPaths, model: str, version: str, actor: str, note: str,
+                 record: Recorder | None = None) -> Decision:  # fmt: skip
+    """Record a person's confirmation of a champion moved outside the platform, as a ``promoted`` approval.
+
+    The alias stays where it is; what changes is that the ledger now says who vouched for it, so
+    scoring and serving follow it again. Refused for a version whose gates did not all pass.
+
+    Raises:
+        PromotionBlocked: the champion is not ``version`` by an unrecorded move, or its gates did not pass.
+    """
+    found = reconcile(store, paths, model, record)
+    move = found.moved_by_hand
+    if move is None or move.version != str(version):
+        raise PromotionBlocked(
+            f"approve {model!r} v{version}: it is already the champion"
+            + ("" if move is None else f" (the last move outside the platform was to v{move.version})")
+        )
+    champion = found.current
+    problems = gate_problems(champion.tags) + (
+        [f"it was left aside ({champion.tags[NOT_PROMOTED]})"] if NOT_PROMOTED in champion.tags else []
+    )
+    if problems:
+        raise PromotionBlocked(
+            f"approve {model!r} v{version}: refused to confirm the move made outside the platform (ledger "
+            f"#{move.id}), its gates did not all pass: " + "; ".join(problems)
+        )
+    reason = (
+        f"confirmed by {actor}" + (f": {note}" if note else "") + f"; v{version} stays champion, where it was moved "
+        f"outside the platform (ledger #{move.id}, from v{move.evidence.get('from_version')})"
+    )
+    decision = Decision(model, "promoted", "approval", reason, {},
+                        {"previous_champion": move.evidence.get("from_version"), "confirms": move.id},
+                        version=str(version), actor=actor)  # fmt: skip
+    return (record or ledger_recorder(paths))(decision, f"confirm:{model}:{move.id}") or decision
+
+
+def _version(champion: Champion | None) -> str | None:
+    return champion.version if champion else None
+
+
+def _ledger_champion(last: Decision | None) -> str | None:
+    return alias_moves(last)[CHAMPION][1] if last is not None else None
+
+
+def _disagree(current: Champion | None, last: Decision | None) -> bool:
+    """Whether ``champion`` is not where the platform last put it.
+
+    A ledger with no champion change for the model has not seen its history (a home created after
+    the champion: a CI job's, a restored backup's); there the registry's own tags witness instead:
+    a version the platform moved ``champion`` to carries ``promoted_at``, ``approved_at`` or
+    ``restored_at``, and a version it left aside carries ``not_promoted``.
+    """
+    if last is not None:
+        return _version(current) != _ledger_champion(last)
+    if current is None:
+        return False
+    moved_here = any(f"{REGISTRY_TAG}{tag}" in current.tags for tag in ("promoted_at", "approved_at", "restored_at"))
+    return not moved_here or NOT_PROMOTED in current.tags
+
+
+def _move_key(model: str, last: Decision | None, champion: str | None) -> str:
+    """One record per move noticed: the same move seen by two reconcilers is recorded once."""
+    return f"{UNRECORDED_MOVE}:{model}:after#{last.id if last else 0}:to:{champion or 'none'}"
+
+
+def _unrecorded_move(model: str, last: Decision | None, champion: str | None) -> Decision:
+    noticed = datetime.now(UTC).isoformat(timespec="seconds")
+    before = _ledger_champion(last)
+    was = f"v{before}" if before else "(none)"
+    now = f"v{champion}" if champion else "(no version: the alias was removed)"
+    since = f"ledger #{last.id}, {last.decision} at {last.recorded_at}" if last else "the ledger records no champion"
+    reason = (
+        f"'{CHAMPION}' was moved outside the platform: from {was} to {now}, noticed at {noticed}; the ledger's "
+        f"last champion change ({since}) names {was}."
+    )
+    evidence = {
+        "alias": CHAMPION,
+        "from_version": before or "none",
+        "to_version": champion or "none",
+        "noticed_at": noticed,
+        "last_recorded_change": last.id if last else None,
+        "moves": {CHAMPION: [before, champion]},
+    }
+    return Decision(model, UNRECORDED_MOVE, "reconcile", reason, {}, evidence, version=champion)
