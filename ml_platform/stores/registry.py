@@ -297,7 +297,7 @@ def register_candidate(
         if not stale:
             intent = _intent(CHAMPION if promote else CHALLENGER, current, _alias(client, model, PREVIOUS_CHAMPION),
                              promoted_at, facts or {})  # fmt: skip
-            version_tags |= {PROMOTION_INTENT: json.dumps(intent, sort_keys=True), PROMOTION_PENDING: intent["id"]}
+            version_tags |= {PROMOTION_INTENT: _intent_tag(intent), PROMOTION_PENDING: intent["id"]}
         created = client.create_model_version(
             model, source=model_uri, run_id=run_id, tags=version_tags, model_id=_logged_model_id(model_uri)
         )
@@ -345,6 +345,15 @@ def _intent(alias: str, expected: str | None, previous: str | None, at: str, fac
         "scores": facts.get("scores", {}),
         "evidence": facts.get("evidence", {}),
     }
+
+
+def _intent_tag(intent: dict) -> str:
+    """The intent as a tag value; its record's scores and evidence are left out if they would not fit
+    (MLflow caps a tag at 5,000 characters, and a cut JSON text would not read back)."""
+    text = json.dumps(intent, sort_keys=True, default=str)
+    if len(text) <= 4900:
+        return text
+    return json.dumps({**intent, "scores": {}, "evidence": {"left_out": "too long for a registry tag"}})
 
 
 def _read_intent(tags: dict[str, str]) -> dict:

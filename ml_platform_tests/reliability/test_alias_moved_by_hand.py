@@ -157,7 +157,7 @@ def test_a_home_whose_ledger_never_saw_the_champion_trusts_the_platforms_tags_on
     by_hand = client.create_model_version(model, f"runs:/{run_ids[1]}/model", run_ids[1])
     client.set_registered_model_alias(model, CHAMPION, by_hand.version)
     found = reconcile(mlflow_store, fresh, model)
-    assert not found.agrees and found.moved_by_hand.version == by_hand.version == "2"
+    assert not found.agrees and found.moved_by_hand.version == str(by_hand.version) == "2"
     assert (
         "from (none) to v2" in found.moved_by_hand.reason
         and "the ledger records no champion" in found.moved_by_hand.reason
