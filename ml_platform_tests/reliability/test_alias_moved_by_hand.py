@@ -98,7 +98,7 @@ def test_a_champion_moved_by_hand_is_recorded_once_refused_by_scoring_and_shown_
     assert main(["history", model]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith(f"{model}: champion now v1")
-    assert "WARNING: moved outside the platform" in out
+    assert "WARNING: champion was moved outside the platform" in out
     lines = [line.split()[1:3] for line in out.splitlines() if line[:4].isdigit()]
     assert lines == [["promoted", "v1"], ["promoted", "v2"], ["unrecorded-move", "v1"]], out
     assert not score(platform).success, "scoring followed the hand-moved champion on a second try"
