@@ -21,8 +21,8 @@ PostgreSQL: Dagster's runs, events and schedules in the database's default schem
 and registry in its schema ``mlflow`` (the two both have a ``runs`` table). SQLite stays the default.
 
 ``ML_PLATFORM_SERVER_TIMEOUT`` (seconds, default 10) bounds every wait on a server that accepts a
-connection and never answers: each MLflow HTTP request (``MLFLOW_HTTP_REQUEST_TIMEOUT``, with two
-retries, unless those MLflow variables are set) and each PostgreSQL connection (libpq's
+connection and never answers: each MLflow HTTP request (``MLFLOW_HTTP_REQUEST_TIMEOUT``, with one
+retry, unless those MLflow variables are set) and each PostgreSQL connection (libpq's
 ``connect_timeout``, which covers the start-up handshake a silent server never answers).
 """
 
@@ -43,8 +43,9 @@ DAGSTER_POSTGRES_URL_VARIABLE = "ML_PLATFORM_DAGSTER_POSTGRES_URL"
 MLFLOW_SCHEMA = "mlflow"
 SERVER_TIMEOUT_VARIABLE = "ML_PLATFORM_SERVER_TIMEOUT"
 DEFAULT_SERVER_TIMEOUT = 10  # seconds
-# Per request: 1 + 2 attempts of at most the timeout each, 1 s and 2 s apart (plus up to 1 s of jitter each).
-MLFLOW_HTTP_RETRIES = 2
+# Per request: 2 attempts of at most the timeout each, a second or two apart (urllib3's backoff plus MLflow's
+# jitter); a step's RetryPolicy retries the step on top of that.
+MLFLOW_HTTP_RETRIES = 1
 MLFLOW_HTTP_BACKOFF_FACTOR = 1
 
 
