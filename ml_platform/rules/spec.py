@@ -236,6 +236,8 @@ class Release(_Frozen):
         if window.total_seconds() <= 0:
             raise ValueError(f"release.window is {window}: a baking window must be longer than zero")
         return window
+
+
 class DemoData(_Frozen):
     """The team's seeded demo-data generator: what ``ml-platform demo-data`` and ``ml-platform demo`` call.
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
+from botany.iris.demo_data import generate
 
 from ml_platform.cli import main
 from ml_platform.defs.scoring import scoring_definitions
 from ml_platform.keys import CHAMPION
-from ml_platform.models import IRIS
-from ml_platform.models.iris.demo_data import generate
 from ml_platform.stores.ledger import Ledger
 from ml_platform.stores.recovery import reconcile
 from ml_platform.stores.registry import current_champion
-from ml_platform_tests.harness import failure_messages, unique_spec
+from ml_platform_tests.harness import declare_only, failure_messages, unique_spec
+from ml_platform_tests.models import IRIS
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(600)]
 BATCH = "hand-moved.csv"
@@ -57,7 +57,7 @@ def two_champions(make_platform, mlflow_store, monkeypatch, tmp_path):
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", mlflow_store.registry_uri)
     monkeypatch.setenv("ML_PLATFORM_ARTIFACT_ROOT", mlflow_store.artifact_root)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "cli-dagster"))
-    monkeypatch.setattr("ml_platform.models.SPECS", (platform.spec,))  # the CLI finds the test's model by name
+    declare_only(monkeypatch, platform.spec)  # the CLI finds the test's model by name
     platform.land(generate())
     assert platform.materialize().success
     platform.land(generate(rows=300, seed=7))

@@ -77,7 +77,7 @@ sys.exit("the boundary was never reached")
 
 def promotion_spec(name: str):
     """Iris under the test's name, with room for a second candidate on new data to pass its champion gate."""
-    from ml_platform.models import IRIS
+    from ml_platform_tests.models import IRIS
 
     return IRIS.model_copy(update={"name": name, "policy": IRIS.policy.model_copy(update={"champion_tolerance": 0.5})})
 
@@ -103,7 +103,7 @@ def registry_key() -> dg.AssetKey:
 def half_promoted(tmp_path, mlflow_store, iris_frame, monkeypatch):
     """Champion v1 through a whole run, a candidate on new data up to its gates, and a ``registry_entry``
     child process to kill: call the result with a boundary to get the killed run."""
-    from ml_platform.models.iris.demo_data import generate
+    from botany.iris.demo_data import generate
 
     model = unique_spec(promotion_spec("iris")).name
     home, dagster_home = tmp_path / "home", tmp_path / "dagster"
