@@ -22,6 +22,8 @@ from bench.common import ROOT, machine, require_gnu_time, verdict
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
 SECTIONS = ("startup", "e2e", "gates", "snapshot", "drift", "load", "serving")
+# Long (30-60 s per faulted run here): only when asked, BENCH_ONLY=campaign; its table goes to reliability.md.
+EXTRA_SECTIONS = ("campaign",)
 
 
 @dataclass
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += load(details, write=not args.no_write)
     if "serving" in only:
         rows += serving(details, write=not args.no_write)
+    if "campaign" in only:
+        rows += campaign(details)
     info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     info["bench wall time"] = f"{(time.monotonic() - started) / 60:.1f} min"
     table = render(rows, info, details, args)
@@ -275,6 +279,29 @@ def serving(details: list[str], write: bool = True, duration: int = 20) -> list[
     if write:
         bench_serving.write_section(text)  # its own section too, kept when a later run leaves serving out
     return [Row(target, figure, required, holds) for target, figure, required, holds in bench_serving.verdicts(result)]
+def campaign(details: list[str]) -> list[Row]:
+    from bench import bench_campaign
+
+    asked = int(os.environ.get("CAMPAIGN_RUNS", "200"))
+    deadline = os.environ.get("CAMPAIGN_DEADLINE")
+    print(f"\n== fault-injection campaign: up to {asked} runs" + (f", stopping by {deadline} UTC" if deadline else ""))
+    records = bench_campaign.campaign(
+        asked,
+        bench_campaign.deadline_at(deadline) if deadline else float("inf"),
+        int(os.environ.get("CAMPAIGN_SEED", "16")),
+        bench_campaign.RESULTS / "campaign.jsonl",
+    )
+    heading = f"#### Fault-injection campaign ({len(records)} of {asked} runs)\n\n"
+    details.append(heading + bench_campaign.table(records, asked))
+    wrong = sum(len(problems) for record in records for problems in record["wrong"].values())
+    return [
+        Row(
+            f"faults: wrong states after recovery, {len(records)} of {asked} runs",
+            f"{wrong}",
+            "0",
+            wrong == 0 if records else None,
+        )
+    ]
 
 
 def _series_table(title: str, series) -> str:
