@@ -157,14 +157,16 @@ def upstream_gates(spec: ModelSpec, metadata: Mapping[str, object]) -> list[Requ
 def unpassed_gates(instance: dg.DagsterInstance, required: Sequence[RequiredGate]) -> list[str]:
     """Which required gates have not passed for the given subject, and why, one line each.
 
-    A check counts only if its latest evaluation passed *and* was about that subject: a pass on
-    yesterday's snapshot says nothing about today's.
+    A check counts only if its latest *completed* evaluation passed *and* was about that subject: a
+    pass on yesterday's snapshot says nothing about today's. An execution that is only planned (a run
+    racing this one has just started the same step, or was killed before its checks ran) has no
+    verdict, so it does not hide the completed one before it; found by the fault-injection campaign
+    (``bench/bench_campaign.py``), where a second ``ml-platform run`` refused the first one's features.
     """
-    records = instance.event_log_storage.get_latest_asset_check_execution_by_key([key for key, _, _ in required])
     problems = []
     for key, field, subject in required:
         name = f"{key.asset_key.to_user_string()}:{key.name}"
-        record = records.get(key)
+        record = _latest_completed_execution(instance, key)
         evaluation = (
             record.event.dagster_event.event_specific_data
             if record and record.event and record.event.dagster_event
@@ -183,6 +185,16 @@ def unpassed_gates(instance: dg.DagsterInstance, required: Sequence[RequiredGate
             detail = textwrap.indent(evaluation.description or "see the check evidence", "    ").lstrip()
             problems.append(f"{name} FAILED: {detail}")
     return problems
+
+
+def _latest_completed_execution(instance: dg.DagsterInstance, key: dg.AssetCheckKey):
+    """The newest execution of ``key`` that has an evaluation (passed or failed), or None."""
+    from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
+
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=1, status=set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
+    )
+    return history[0] if history else None
 
 
 def require_gates(instance: dg.DagsterInstance, asset: str, model: str, required: Sequence[RequiredGate]) -> None:
