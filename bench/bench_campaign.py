@@ -275,7 +275,7 @@ class Campaign:
     def land_new_batch(self) -> int:
         """Replace the landing folder's demo file with a new seed's: a new snapshot, a new candidate."""
         from ml_platform.demo import write_demo_data
-        from ml_platform.models import get_spec
+        from ml_platform.discovery import get_spec
 
         landing = get_spec(MODEL).landing_path(self.home)
         for old in landing.glob("demo-seed*"):

@@ -279,6 +279,8 @@ def serving(details: list[str], write: bool = True, duration: int = 20) -> list[
     if write:
         bench_serving.write_section(text)  # its own section too, kept when a later run leaves serving out
     return [Row(target, figure, required, holds) for target, figure, required, holds in bench_serving.verdicts(result)]
+
+
 def campaign(details: list[str]) -> list[Row]:
     from bench import bench_campaign
 

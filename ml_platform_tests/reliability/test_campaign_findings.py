@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dagster as dg
 import pytest
+from botany.iris.demo_data import generate as iris_rows
 
 from ml_platform.defs.gating import unpassed_gates, upstream_gates
-from ml_platform.models import IRIS
-from ml_platform.models.iris.demo_data import generate as iris_rows
 from ml_platform.rules import contracts
 from ml_platform.settings import PlatformPaths
 from ml_platform_tests.harness import Platform, unique_spec
+from ml_platform_tests.models import IRIS
 
 pytestmark = pytest.mark.reliability
 
