@@ -126,14 +126,12 @@ def test_a_refused_run_shows_the_gate_summary_and_where_the_full_log_is_not_stac
     assert "DagsterAssetCheckFailedError" in full_log and "Stack Trace" in full_log
 
     renamed.unlink()
-    write_demo_data("iris", seed=0)
-    compressed = landing / "demo-seed0.csv.gz"
-    subprocess.run(["gzip", str(landing / "demo-seed0.csv")], check=True)
-    assert compressed.is_file()
+    (landing / "export.xlsx").write_bytes(b"PK\x03\x04 a spreadsheet, not a landing format")
     refused = _cli(home, "run", "iris", cwd=tmp_path)
     shown = refused.stdout + refused.stderr
     assert refused.returncode == ExitCode.GATE_FAILED, shown
-    assert "[stop] iris__dataset_snapshot: dataset_snapshot 'iris': no landing files in" in refused.stdout
+    assert "[stop] iris__dataset_snapshot:" in refused.stdout
+    assert "['export.xlsx']" in refused.stdout and "not a supported landing format" in refused.stdout
     assert "Traceback" not in shown and "Stack Trace" not in shown
     assert "full_log: ml-platform logs " in refused.stdout
 
