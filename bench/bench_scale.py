@@ -281,8 +281,7 @@ def _prepare(count: int, home: Path) -> None:
     from ml_platform.definitions import build_definitions
     from ml_platform.keys import CHAMPION, ModelKeys
     from ml_platform.models.conversion.demo_data import generate
-    from ml_platform.runner import ensure_mlflow_store
-    from ml_platform.settings import PlatformPaths
+    from ml_platform.settings import PlatformPaths, ensure_mlflow_store
     from ml_platform.stores.registry import Store
 
     paths = PlatformPaths(home)
@@ -299,7 +298,7 @@ def _prepare(count: int, home: Path) -> None:
         )
     if not result.success:
         raise SystemExit("the template champion's run failed: see the log above")
-    client = Store(paths.tracking_uri, paths.registry_uri, paths.artifact_root).client()
+    client = Store.from_paths(paths).client()
     champion = client.get_model_version_by_alias(first.name, CHAMPION)
     for spec in others:
         subprocess.run(["cp", "-al", str(landing), str(spec.landing_path(home))], check=True)

@@ -116,21 +116,19 @@ def judge_models(triggers: Sequence[ModelTrigger], context, paths, store) -> dg.
     by_name = {t.spec.name: t for t in triggers}
     outcome = _Outcome()
     started, resume_after = time.monotonic(), None
-    for name in order:
-        if time.monotonic() - started > TICK_BUDGET_S:
-            outcome.skipped.append(f"{len(order) - order.index(name)} model(s) wait for the next tick (time budget)")
+    for position, name in enumerate(order):
+        if position and time.monotonic() - started > TICK_BUDGET_S:  # every tick judges at least one model
+            outcome.waiting = len(order) - position
+            resume_after = order[position - 1]
             break
         trigger = by_name[name]
         try:
             result = trigger.judge(trigger.spec, paths, store, context.instance, cursors.get(name))
         except Exception as error:  # one model's fault must not silence every other model's trigger
             context.log.exception(f"{location_sensor(trigger.kind)}: judging {name!r} failed")
-            outcome.skipped.append(f"{name}: FAILED ({type(error).__name__}: {str(error)[:200]})")
+            outcome.skip(name, f"FAILED ({type(error).__name__}: {str(error)[:200]})")
         else:
             cursors[name] = outcome.add(name, result, cursors.get(name))
-        resume_after = name
-    else:
-        resume_after = None
     return outcome.result({"models": cursors, "resume_after": resume_after})
 
 
@@ -148,12 +146,16 @@ class _Outcome:
     run_requests: list = field(default_factory=list)
     events: list = field(default_factory=list)
     partition_requests: list = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # message (model name as <model>) -> models
+    waiting: int = 0
+
+    def skip(self, name: str, message: str) -> None:
+        self.skipped.setdefault(message.replace(name, "<model>"), []).append(name)
 
     def add(self, name: str, result, cursor: str | None) -> str | None:
         """Take one model's ``SensorResult``, ``SkipReason`` or ``RunRequest``; return its next cursor."""
         if isinstance(result, dg.SkipReason):
-            self.skipped.append(f"{name}: {result.skip_message}")
+            self.skip(name, result.skip_message or "skipped")
             return cursor
         if isinstance(result, dg.RunRequest):
             self.run_requests.append(result)
@@ -162,17 +164,28 @@ class _Outcome:
         self.events += list(result.asset_events or [])
         self.partition_requests += list(result.dynamic_partitions_requests or [])
         if result.skip_reason is not None and not result.run_requests:
-            self.skipped.append(f"{name}: {result.skip_reason.skip_message}")
+            self.skip(name, result.skip_reason.skip_message or "skipped")
         return result.cursor if result.cursor is not None else cursor
 
+    def summary(self) -> str:
+        """One line per distinct reason: a reason most models share is said once, with how many."""
+        lines = []
+        for message, names in self.skipped.items():
+            if len(names) == 1:
+                lines.append(f"{names[0]}: {message.replace('<model>', names[0])}")
+            else:
+                lines.append(
+                    f"{len(names)} models ({', '.join(names[:3])}{', …' if len(names) > 3 else ''}): {message}"
+                )
+        if self.waiting:
+            lines.append(f"{self.waiting} model(s) wait for the next tick (time budget of {TICK_BUDGET_S:g} s)")
+        return "\n".join(lines)[:4000] or "nothing to judge"
+
     def result(self, cursor: dict) -> dg.SensorResult:
-        skip = None
-        if not self.run_requests:
-            skip = dg.SkipReason("\n".join(self.skipped)[:4000] or "nothing to judge")
         return dg.SensorResult(
             run_requests=self.run_requests,
             asset_events=self.events,
             dynamic_partitions_requests=self.partition_requests,
-            skip_reason=skip,
+            skip_reason=None if self.run_requests else dg.SkipReason(self.summary()),
             cursor=json.dumps(cursor, sort_keys=True),
         )
