@@ -18,7 +18,7 @@ here and never committed; ``bench/scale_location.py`` is the code location that 
    sensor, tick duration, and the lag of each tick behind its interval (the gap since the sensor's
    previous tick minus the interval); from /proc: CPU of the daemon and its code server together.
 
-    python -m bench.bench_scale [--models 1,10,100] [--daemon-window 600] [--no-write]
+    python -m bench.bench_scale [--models 1,10,100] [--daemon-window 600] [--small-window 180] [--no-write]
 """
 
 from __future__ import annotations
@@ -438,22 +438,76 @@ def daemon(count: int, window_s: float, sensors: int) -> dict:
 # --- the whole section ----------------------------------------------------------------------------------
 
 
-def compare(models=MODELS, repeats: int = 3, window_s: float = DAEMON_WINDOW_S, echo=print) -> dict[int, dict]:
+def compare(
+    models=MODELS, repeats: int = 3, window_s: float = DAEMON_WINDOW_S, small_window_s: float | None = None, echo=print
+) -> dict[int, dict]:
+    """Every figure for each count of models; the daemon runs ``window_s`` for the largest count and
+    ``small_window_s`` (default: the same) for the others."""
     (RESULTS / "homes" / "scale-empty").mkdir(parents=True, exist_ok=True)
     measured = {}
     for count in models:
+        window = window_s if count == max(models) or small_window_s is None else small_window_s
         figures = {"load": load_in_process(count, repeats)}
         echo(f"  {count:>3} models: in process {figures['load']['load_s']:.2f} s, {figures['load']}")
         figures["validate_s"] = validate(count, repeats)
         echo(f"  {count:>3} models: definitions validate {figures['validate_s']:.2f} s")
         figures["webserver"] = webserver(count, repeats)
         echo(f"  {count:>3} models: webserver {figures['webserver']}")
-        if window_s > 0:
-            figures["daemon"] = daemon(count, window_s, figures["load"]["sensors"])
+        if window > 0:
+            figures["daemon"] = daemon(count, window, figures["load"]["sensors"])
             echo(f"  {count:>3} models: daemon {figures['daemon']}")
         measured[count] = figures
         (RESULTS / f"scale-{count}.json").write_text(json.dumps(figures, indent=2))
     return measured
+
+
+def table(measured: dict[int, dict]) -> str:
+    """The results as Markdown: one row per model count, then the daemon's figures."""
+    head = (
+        "| models | assets / checks / jobs / sensors / schedules | in-process load s (build + resolve) | "
+        "`definitions validate` s | snapshot MB (deferred) | snapshot s | webserver loaded s | "
+        "`assetNodes` s (first / median) |\n|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = ""
+    for count, f in measured.items():
+        load, web = f["load"], f["webserver"]
+        shape = " / ".join(str(load[k]) for k in ("assets", "checks", "jobs", "sensors", "schedules"))
+        rows += (
+            f"| {count} | {shape} | {load['load_s']:.2f} ({load['build_s']:.2f} + {load['resolve_s']:.2f}) | "
+            f"{f['validate_s']:.1f} | {load['snapshot_bytes'] / 1e6:.2f} ({load['deferred_snapshot_bytes'] / 1e6:.2f})"
+            f" | {load['snapshot_s']:.2f} | {web['loaded_s']:.1f} | "
+            f"{web['first_query_s']:.2f} / {web['query_s']:.2f} |\n"
+        )
+    daemon_rows = ""
+    for count, f in measured.items():
+        d = f.get("daemon")
+        if d:
+            daemon_rows += (
+                f"| {count} | {d['window_s'] / 60:.1f} | {d['sensors_ticked']} | {d['ticks']} | "
+                f"{d['ticks_per_sensor_min']} / {d['ticks_expected_per_sensor']:.1f} | {d['failed_ticks']} | "
+                f"{d['duration_p50_s']:.2f} / {d['duration_p95_s']:.2f} / {d['duration_max_s']:.2f} | "
+                f"{d['gap_p50_s']:.1f} | {d['lag_p95_s']:.1f} / {d['lag_max_s']:.1f} | "
+                f"{d['cpu_s']:.1f} ({100 * d['cpu_share']:.1f}% of a core) |\n"
+            )
+    if daemon_rows:
+        daemon_rows = (
+            "\n| models | window min | sensors that ticked | ticks | ticks per sensor: fewest / expected | failed | "
+            "tick s: p50 / p95 / max | gap between a sensor's ticks s (p50) | lag s: p95 / max | "
+            "CPU s, daemon + code servers |\n|---|---|---|---|---|---|---|---|---|---|\n" + daemon_rows
+        )
+    return head + rows + daemon_rows
+
+
+def write_section(text: str, doc: Path = DOC) -> None:
+    """Replace this benchmark's own block in the doc (added once, before the profiles), nothing else."""
+    body = doc.read_text()
+    if START not in body:
+        anchor = "## Profiles behind each change"
+        block = f"## Scale: 1, 10 and 100 models in one code location\n\n{START}\n{END}\n\n"
+        body = body.replace(anchor, block + anchor, 1) if anchor in body else body + "\n" + block
+    head, rest = body.split(START, 1)
+    _, tail = rest.split(END, 1)
+    doc.write_text(f"{head}{START}\n{text}\n{END}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -468,9 +522,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(map(str, MODELS)))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--daemon-window", type=float, default=DAEMON_WINDOW_S)
+    parser.add_argument("--small-window", type=float, default=None, help="daemon seconds below the largest count")
+    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    measured = compare(tuple(int(m) for m in args.models.split(",")), args.repeats, args.daemon_window)
-    print(json.dumps(measured, indent=2))
+    models = tuple(int(m) for m in args.models.split(","))
+    measured = compare(models, args.repeats, args.daemon_window, args.small_window)
+    text = table(measured)
+    print(text)
+    if not args.no_write:
+        write_section(text)
     return 0
 
 
