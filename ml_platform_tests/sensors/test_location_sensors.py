@@ -14,9 +14,9 @@ import dagster as dg
 import pytest
 
 from ml_platform.defs import location_sensors
+from ml_platform.defs.decisions import decisions_definitions
 from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.location_sensors import ModelTrigger, judge_models, one_sensor_per_kind
-from ml_platform.defs.monitoring import monitoring_definitions
 from ml_platform.defs.scoring import scoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
 from ml_platform.keys import ModelKeys, location_sensor
@@ -33,7 +33,7 @@ def location(watch, *specs) -> dg.Definitions:
     return one_sensor_per_kind(
         dg.Definitions.merge(
             *(model_definitions(spec) for spec in specs),
-            *(monitoring_definitions(spec) for spec in specs),
+            *(decisions_definitions(spec) for spec in specs),
             *(trigger_definitions(spec) for spec in specs),
             *(scoring_definitions(spec) for spec in specs),
             dg.Definitions(resources=platform_resources),
