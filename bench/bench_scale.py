@@ -14,11 +14,15 @@ here and never committed; ``bench/scale_location.py`` is the code location that 
 4. **The daemon** (with ``--daemon-window`` seconds): ``dagster-daemon run`` on a temporary
    ``DAGSTER_HOME`` with the project's instance config and every sensor running, on a platform home where
    every model has a champion (one trained conversion champion, registered again under each name, its
-   snapshot and landing files linked) and nothing new lands. From the instance's tick records: ticks per
-   sensor, tick duration, and the lag of each tick behind its interval (the gap since the sensor's
-   previous tick minus the interval); from /proc: CPU of the daemon and its code server together.
+   snapshot and landing files linked) and nothing new lands. Twice: with a code server of its own that
+   the daemon reaches over gRPC (a ``grpc_server`` workspace: the Kubernetes topology), and with the code
+   server the daemon starts and replaces itself (``-m``: what ``dagster dev`` does). From the instance's
+   tick records: ticks per sensor, tick duration, and the lag of each tick behind its interval (the gap
+   since the sensor's previous tick minus the interval); from /proc: CPU of the daemon and the code
+   servers together.
 
-    python -m bench.bench_scale [--models 1,10,100] [--daemon-window 600] [--small-window 180] [--no-write]
+    python -m bench.bench_scale [--models 1,10,100] [--daemon-window 600] [--small-window 180]
+        [--code-servers deployed,managed] [--daemon-only] [--no-write]
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ DAEMON_WINDOW_S = 600
 # The daemon's first minute and a half, left out: code server start-up and the first round of ticks.
 WARM_UP_S = int(os.environ.get("BENCH_SCALE_WARM_UP_S", "90"))
 SENSOR_INTERVAL_S = 30
+CODE_SERVERS = ("deployed", "managed")
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:scale:start -->", "<!-- bench:scale:end -->"
 BIN = Path(PYTHON).parent
@@ -337,15 +342,15 @@ def _cpu_seconds(pid: int) -> float | None:
 
 @dataclass
 class CpuMeter:
-    """CPU seconds of a process tree between ``start`` and the last ``sample``, per process, summed."""
+    """CPU seconds of process trees between the first and the last ``sample``, per process, summed."""
 
-    root: int
+    roots: list[int]
     first: dict[int, float] = field(default_factory=dict)
     last: dict[int, float] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
 
     def sample(self) -> None:
-        for pid in _tree(self.root):
+        for pid in (pid for root in self.roots for pid in _tree(root)):
             seconds = _cpu_seconds(pid)
             if seconds is None:
                 continue
@@ -410,13 +415,46 @@ def summarize_ticks(ticks: dict[str, list], sensors: int, window_s: float) -> di
     }
 
 
-def daemon(count: int, window_s: float, sensors: int) -> dict:
-    """Run the daemon for a warm-up plus ``window_s`` with nothing new landing; ticks and CPU over the window."""
+def _serve(count: int, env: dict[str, str], dagster_home: Path) -> tuple[list[subprocess.Popen], list[str]]:
+    """A code server of its own, as a deployment runs one (Helm's user code), and the daemon's arguments
+    that point at it through a ``grpc_server`` workspace."""
+    from dagster._grpc.client import DagsterGrpcClient
+
+    port = _free_port()
+    log = RESULTS / "logs" / f"scale-code-server-{count}.log"
+    command = [str(BIN / "dagster"), "api", "grpc", "-m", LOCATION, "-h", "127.0.0.1", "-p", str(port)]
+    server = _start(command, env, log)
+    client, deadline = DagsterGrpcClient(host="127.0.0.1", port=port), time.monotonic() + 300
+    while True:
+        try:
+            if client.health_check_query() == "SERVING":
+                break
+        except Exception:  # not listening yet
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            _stop(server)
+            raise SystemExit(f"the code server did not start: see {log}")
+        time.sleep(1)
+    workspace = dagster_home / "workspace.yaml"
+    entry = f"  - grpc_server:\n      host: 127.0.0.1\n      port: {port}\n      location_name: scale\n"
+    workspace.write_text("load_from:\n" + entry)
+    return [server], ["-w", str(workspace)]
+
+
+def daemon(count: int, window_s: float, sensors: int, code_server: str = "managed") -> dict:
+    """Run the daemon for a warm-up plus ``window_s`` with nothing new landing; ticks and CPU over the window.
+
+    ``code_server``: "managed" (``dagster-daemon run -m``: the daemon starts and replaces its own code
+    server, as ``dagster dev`` and ``ml-platform dev`` do) or "deployed" (a code server of its own that the
+    daemon reaches over gRPC, as on Kubernetes).
+    """
     home = champions_home(max(MODELS))
     dagster_home = _fresh_dagster_home(RESULTS / "work" / f"scale-daemon-{count}")
-    log = RESULTS / "logs" / f"scale-daemon-{count}.log"
-    process = _start([str(BIN / "dagster-daemon"), "run", "-m", LOCATION], _env(count, home, dagster_home), log)
-    meter = CpuMeter(process.pid)
+    log = RESULTS / "logs" / f"scale-daemon-{count}-{code_server}.log"
+    env = _env(count, home, dagster_home)
+    servers, target = ([], ["-m", LOCATION]) if code_server == "managed" else _serve(count, env, dagster_home)
+    process = _start([str(BIN / "dagster-daemon"), "run", *target], env, log)
+    meter = CpuMeter([process.pid, *(server.pid for server in servers)])
     try:
         time.sleep(WARM_UP_S)
         if process.poll() is not None:
@@ -428,10 +466,12 @@ def daemon(count: int, window_s: float, sensors: int) -> dict:
             meter.sample()
         until, elapsed = time.time(), time.monotonic() - started
     finally:
-        _stop(process)
+        for each in (process, *servers):
+            _stop(each)
     figures = summarize_ticks(sensor_ticks(dagster_home, since, until), sensors, elapsed)
     figures |= {"window_s": elapsed, "cpu_s": meter.total(), "cpu_share": meter.total() / elapsed}
-    figures["cpu_by_process"] = meter.by_process()
+    figures |= {"code_server": code_server, "cpu_by_process": meter.by_process()}
+    figures["code_server_restarts"] = log.read_text().count("No heartbeat received") if log.exists() else 0
     return figures
 
 
@@ -439,25 +479,36 @@ def daemon(count: int, window_s: float, sensors: int) -> dict:
 
 
 def compare(
-    models=MODELS, repeats: int = 3, window_s: float = DAEMON_WINDOW_S, small_window_s: float | None = None, echo=print
+    models=MODELS,
+    repeats: int = 3,
+    window_s: float = DAEMON_WINDOW_S,
+    small_window_s: float | None = None,
+    code_servers: tuple[str, ...] = CODE_SERVERS,
+    daemon_only: bool = False,
+    echo=print,
 ) -> dict[int, dict]:
     """Every figure for each count of models; the daemon runs ``window_s`` for the largest count and
-    ``small_window_s`` (default: the same) for the others."""
+    ``small_window_s`` (default: the same) for the others, once per kind of code server. With
+    ``daemon_only``, the other figures are those of the last run (``bench/results/scale-<N>.json``)."""
     (RESULTS / "homes" / "scale-empty").mkdir(parents=True, exist_ok=True)
     measured = {}
     for count in models:
         window = window_s if count == max(models) or small_window_s is None else small_window_s
-        figures = {"load": load_in_process(count, repeats)}
-        echo(f"  {count:>3} models: in process {figures['load']['load_s']:.2f} s, {figures['load']}")
-        figures["validate_s"] = validate(count, repeats)
-        echo(f"  {count:>3} models: definitions validate {figures['validate_s']:.2f} s")
-        figures["webserver"] = webserver(count, repeats)
-        echo(f"  {count:>3} models: webserver {figures['webserver']}")
-        if window > 0:
-            figures["daemon"] = daemon(count, window, figures["load"]["sensors"])
-            echo(f"  {count:>3} models: daemon {figures['daemon']}")
+        saved = RESULTS / f"scale-{count}.json"
+        figures = json.loads(saved.read_text()) if daemon_only and saved.exists() else {}
+        if not daemon_only:
+            figures["load"] = load_in_process(count, repeats)
+            echo(f"  {count:>3} models: in process {figures['load']['load_s']:.2f} s, {figures['load']}")
+            figures["validate_s"] = validate(count, repeats)
+            echo(f"  {count:>3} models: definitions validate {figures['validate_s']:.2f} s")
+            figures["webserver"] = webserver(count, repeats)
+            echo(f"  {count:>3} models: webserver {figures['webserver']}")
+        for code_server in code_servers if window > 0 else ():
+            sensors = figures["load"]["sensors"] if "load" in figures else 3
+            figures[f"daemon_{code_server}"] = daemon(count, window, sensors, code_server)
+            echo(f"  {count:>3} models: daemon, {code_server} code server: {figures[f'daemon_{code_server}']}")
         measured[count] = figures
-        (RESULTS / f"scale-{count}.json").write_text(json.dumps(figures, indent=2))
+        saved.write_text(json.dumps(figures, indent=2))
     return measured
 
 
@@ -480,10 +531,12 @@ def table(measured: dict[int, dict]) -> str:
         )
     daemon_rows = ""
     for count, f in measured.items():
-        d = f.get("daemon")
-        if d:
+        for key in sorted(k for k in f if k.startswith("daemon")):
+            d = f[key]
+            kind = d.get("code_server", "managed")
             daemon_rows += (
-                f"| {count} | {d['window_s'] / 60:.1f} | {d['sensors_ticked']} | {d['ticks']} | "
+                f"| {count} | {kind} ({d.get('code_server_restarts', 0)}) | {d['window_s'] / 60:.1f} | "
+                f"{d['sensors_ticked']} | {d['ticks']} | "
                 f"{d['ticks_per_sensor_min']} / {d['ticks_expected_per_sensor']:.1f} | {d['failed_ticks']} | "
                 f"{d['duration_p50_s']:.2f} / {d['duration_p95_s']:.2f} / {d['duration_max_s']:.2f} | "
                 f"{d['gap_p50_s']:.1f} | {d['lag_p95_s']:.1f} / {d['lag_max_s']:.1f} | "
@@ -491,9 +544,10 @@ def table(measured: dict[int, dict]) -> str:
             )
     if daemon_rows:
         daemon_rows = (
-            "\n| models | window min | sensors that ticked | ticks | ticks per sensor: fewest / expected | failed | "
-            "tick s: p50 / p95 / max | gap between a sensor's ticks s (p50) | lag s: p95 / max | "
-            "CPU s, daemon + code servers |\n|---|---|---|---|---|---|---|---|---|---|\n" + daemon_rows
+            "\n| models | code server (replaced for missed heartbeats) | window min | sensors that ticked | ticks | "
+            "ticks per sensor: fewest / expected | failed | tick s: p50 / p95 / max | "
+            "gap between a sensor's ticks s (p50) | lag s: p95 / max | CPU s, daemon + code servers |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|\n" + daemon_rows
         )
     return head + rows + daemon_rows
 
@@ -523,10 +577,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--daemon-window", type=float, default=DAEMON_WINDOW_S)
     parser.add_argument("--small-window", type=float, default=None, help="daemon seconds below the largest count")
+    parser.add_argument("--code-servers", default=",".join(CODE_SERVERS), help="deployed, managed or both")
+    parser.add_argument("--daemon-only", action="store_true", help="keep the last run's load figures")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     models = tuple(int(m) for m in args.models.split(","))
-    measured = compare(models, args.repeats, args.daemon_window, args.small_window)
+    servers = tuple(args.code_servers.split(","))
+    measured = compare(models, args.repeats, args.daemon_window, args.small_window, servers, args.daemon_only)
     text = table(measured)
     print(text)
     if not args.no_write:

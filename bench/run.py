@@ -283,14 +283,17 @@ def scale(details: list[str], repeats: int, write: bool = True) -> list[Row]:
     """1, 10 and 100 models in one code location: load, snapshot, webserver, and the daemon with nothing new.
 
     The daemon runs ``BENCH_SCALE_WINDOW`` seconds (default 600) at 100 models and
-    ``BENCH_SCALE_SMALL_WINDOW`` (default 180) at 1 and 10.
+    ``BENCH_SCALE_SMALL_WINDOW`` (default 180) at 1 and 10, once with a deployed code server (as on
+    Kubernetes) and once with the one it manages itself (``dagster dev``); ``BENCH_SCALE_CODE_SERVERS``
+    narrows it.
     """
     from bench import bench_scale
 
     window = float(os.environ.get("BENCH_SCALE_WINDOW", "600"))
     small = float(os.environ.get("BENCH_SCALE_SMALL_WINDOW", "180"))
+    servers = tuple(os.environ.get("BENCH_SCALE_CODE_SERVERS", ",".join(bench_scale.CODE_SERVERS)).split(","))
     print(f"\n== scale: {bench_scale.MODELS} models; daemon {window:.0f} s at the largest, {small:.0f} s below")
-    measured = bench_scale.compare(bench_scale.MODELS, repeats, window, small)
+    measured = bench_scale.compare(bench_scale.MODELS, repeats, window, small, servers)
     text = bench_scale.table(measured)
     details.append("#### Scale: N copies of the conversion model in one code location\n\n" + text)
     if write:
@@ -319,15 +322,16 @@ def scale(details: list[str], repeats: int, write: bool = True) -> list[Row]:
             None,
         ),
     ]
-    return rows + _scale_daemon_rows(most.get("daemon"), n)
+    for key in sorted(k for k in most if k.startswith("daemon")):
+        rows += _scale_daemon_rows(most[key], n)
+    return rows
 
 
-def _scale_daemon_rows(daemon: dict | None, n: int) -> list[Row]:
-    if not daemon:
-        return []
+def _scale_daemon_rows(daemon: dict, n: int) -> list[Row]:
+    kind = daemon.get("code_server", "managed")
     return [
         Row(
-            f"scale: every sensor evaluated within its interval, {n} models, nothing new",
+            f"scale: every sensor evaluated within its interval, {n} models, nothing new, {kind} code server",
             f"{daemon['sensors_ticked']} sensors, fewest ticks {daemon['ticks_per_sensor_min']} of "
             f"{daemon['ticks_expected_per_sensor']:.1f}; lag p95 {daemon['lag_p95_s']:.1f} s, max "
             f"{daemon['lag_max_s']:.1f} s",
@@ -335,7 +339,7 @@ def _scale_daemon_rows(daemon: dict | None, n: int) -> list[Row]:
             daemon["lag_max_s"] < 30 and daemon["ticks_per_sensor_min"] >= daemon["ticks_expected_per_sensor"] - 1,
         ),
         Row(
-            f"scale: daemon + code servers CPU, {n} models, nothing new",
+            f"scale: daemon + code servers CPU, {n} models, nothing new, {kind} code server",
             f"{100 * daemon['cpu_share']:.1f}% of one core ({daemon['cpu_s']:.0f} s over "
             f"{daemon['window_s'] / 60:.1f} min)",
             "< 25% of one core",
