@@ -292,11 +292,11 @@ def test_a_teams_runs_launch_with_its_own_image(deployment, cluster_instance, ap
     """The chart's DAGSTER_CURRENT_IMAGE reaches the code server, which reports it with each job; the
     launcher builds the run's Job with that image, and labels it with the team's code location."""
     spec = unique_spec(IRIS)
-    location = tmp_path / "location.py"
+    location = tmp_path / "location.py"  # the team's code location, serving a model of this test's own
     location.write_text(
         "from ml_platform.definitions import build_definitions\n"
-        "from ml_platform.models import IRIS\n"
-        f"defs = build_definitions(specs=[IRIS.model_copy(update={{'name': {spec.name!r}}})])\n"
+        "from ml_platform.rules.spec import ModelSpec\n"
+        f"defs = build_definitions(specs=[ModelSpec.model_validate_json({spec.model_dump_json()!r})])\n"
     )
     with team_code_server(deployment, ["--python-file", str(location)], tmp_path / "home") as port:
         run = launch_from_code_server(cluster_instance, deployment["name"], port, f"{spec.dagster_name}_lifecycle")

@@ -20,11 +20,10 @@ from ml_platform.defs.location_sensors import ModelTrigger, judge_models, one_se
 from ml_platform.defs.scoring import scoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
 from ml_platform.keys import ModelKeys, location_sensor
-from ml_platform.models import CONVERSION
-from ml_platform.models.conversion.demo_data import generate
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import Ledger
 from ml_platform_tests.harness import unique_spec
+from ml_platform_tests.sensors.conftest import generate  # the conversion demo data, wherever it is declared
 
 
 def location(watch, *specs) -> dg.Definitions:
@@ -125,8 +124,7 @@ def test_a_scoring_batch_of_one_model_is_requested_for_that_models_partition(two
     assert added.partition_keys == ["batch-1.csv"]
 
 
-def _triggers(*judges) -> list[ModelTrigger]:
-    spec = unique_spec(CONVERSION)
+def _triggers(spec, *judges) -> list[ModelTrigger]:
     return [
         ModelTrigger(spec.model_copy(update={"name": f"m{index}"}), "drift", judge)
         for index, judge in enumerate(judges)
@@ -141,13 +139,13 @@ def _judge_once(calls: list[str]):
     return judge
 
 
-def test_a_model_whose_judge_raises_keeps_its_cursor_and_the_others_are_judged(instance):
+def test_a_model_whose_judge_raises_keeps_its_cursor_and_the_others_are_judged(champion, instance):
     calls: list[str] = []
 
     def broken(spec, paths, store, instance, cursor):
         raise OSError("the landing folder is unreadable")
 
-    triggers = _triggers(_judge_once(calls), broken, _judge_once(calls))
+    triggers = _triggers(champion.spec, _judge_once(calls), broken, _judge_once(calls))
     context = dg.build_sensor_context(instance=instance, cursor=json.dumps({"models": {"m1": "m1-before"}}))
     result = judge_models(triggers, context, paths=None, store=None)
 
@@ -156,10 +154,10 @@ def test_a_model_whose_judge_raises_keeps_its_cursor_and_the_others_are_judged(i
     assert "m1: FAILED (OSError: the landing folder is unreadable)" in result.skip_reason.skip_message
 
 
-def test_a_tick_over_its_time_budget_leaves_the_rest_for_the_next_tick_in_turn(instance, monkeypatch):
+def test_a_tick_over_its_time_budget_leaves_the_rest_for_the_next_tick_in_turn(champion, instance, monkeypatch):
     calls: list[str] = []
     monkeypatch.setattr(location_sensors, "TICK_BUDGET_S", -1.0)  # every tick stops after its first model
-    triggers = _triggers(*[_judge_once(calls)] * 3)
+    triggers = _triggers(champion.spec, *[_judge_once(calls)] * 3)
     cursor = None
     for _ in range(4):
         result = judge_models(triggers, dg.build_sensor_context(instance=instance, cursor=cursor), None, None)
