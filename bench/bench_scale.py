@@ -544,7 +544,8 @@ def table(measured: dict[int, dict]) -> str:
             )
     if daemon_rows:
         daemon_rows = (
-            "\n| models | code server (replaced for missed heartbeats) | window min | sensors that ticked | ticks | "
+            "\n| models | code server (times replaced for a missed heartbeat, warm-up included) | window min | "
+            "sensors that ticked | ticks | "
             "ticks per sensor: fewest / expected | failed | tick s: p50 / p95 / max | "
             "gap between a sensor's ticks s (p50) | lag s: p95 / max | CPU s, daemon + code servers |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|\n" + daemon_rows
