@@ -86,12 +86,13 @@ def location_trigger_sensor(kind: str, triggers: Sequence[ModelTrigger], jobs: d
     """The ``kind`` sensor of a location: every model of ``triggers`` judged in one evaluation.
 
     A sensor that requests runs of several jobs must declare them all (``jobs=[...]``), and each
-    request then names its own; a scoring sensor targets the union of the models' assets instead.
+    request then names its own; a scoring sensor targets the union of the models' assets instead, and a
+    sensor that only records (the release sensor) targets nothing.
     """
     triggers = sorted(triggers, key=lambda t: t.spec.name)
     job_names = sorted({t.job_name for t in triggers if t.job_name})
     keys = [key for t in triggers for key in t.asset_selection]
-    target = {"jobs": [jobs[name] for name in job_names]} if job_names else {"asset_selection": keys}
+    target = {"jobs": [jobs[name] for name in job_names]} if job_names else {"asset_selection": keys} if keys else {}
     models = ", ".join(repr(t.spec.name) for t in triggers[:5]) + (" …" if len(triggers) > 5 else "")
 
     @dg.sensor(
