@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from ml_platform.defs.resources import MlflowStore, PlatformHome
-from ml_platform.keys import ModelKeys, location_sensor
+from ml_platform.keys import location_sensor
 from ml_platform.rules.spec import ModelSpec
 
 TICK_BUDGET_S = 20.0
@@ -40,11 +40,8 @@ class ModelTrigger:
     spec: ModelSpec
     kind: str
     judge: Callable
+    job_name: str | None = None
     asset_selection: tuple[dg.AssetKey, ...] = ()
-
-    @property
-    def job_name(self) -> str | None:
-        return None if self.asset_selection else ModelKeys(self.spec.name).lifecycle_job
 
 
 _declared: dict[str, ModelTrigger] = {}

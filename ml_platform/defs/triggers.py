@@ -454,7 +454,10 @@ def model_sensor(spec: ModelSpec, kind: str, judge, description: str, **target) 
     def _sensor(context: dg.SensorEvaluationContext, platform: PlatformHome, mlflow: MlflowStore):
         return judge(spec, platform.paths(), mlflow.store(), context.instance, context.cursor)
 
-    declare(_sensor.name, ModelTrigger(spec, kind, judge, tuple(target.get("asset_selection", ()))))
+    declare(
+        _sensor.name,
+        ModelTrigger(spec, kind, judge, target.get("job_name"), tuple(target.get("asset_selection", ()))),
+    )
     return _sensor
 
 

@@ -17,9 +17,11 @@ from ml_platform.defs import location_sensors
 from ml_platform.defs.decisions import decisions_definitions
 from ml_platform.defs.factory import model_definitions
 from ml_platform.defs.location_sensors import ModelTrigger, judge_models, one_sensor_per_kind
+from ml_platform.defs.release import release_definitions
 from ml_platform.defs.scoring import scoring_definitions
 from ml_platform.defs.triggers import trigger_definitions
 from ml_platform.keys import ModelKeys, location_sensor
+from ml_platform.rules.spec import Release
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import Ledger
 from ml_platform_tests.harness import unique_spec
@@ -35,6 +37,7 @@ def location(watch, *specs) -> dg.Definitions:
             *(decisions_definitions(spec) for spec in specs),
             *(trigger_definitions(spec) for spec in specs),
             *(scoring_definitions(spec) for spec in specs),
+            *(release_definitions(spec) for spec in specs),
             dg.Definitions(resources=platform_resources),
         )
     )
@@ -67,12 +70,15 @@ def test_a_location_serves_each_trigger_kind_as_one_sensor_over_every_model(two_
     defs = location(watch, watch.spec, other)
 
     names = {sensor.name for sensor in defs.sensors}
-    assert names == {location_sensor(kind) for kind in ("drift", "new_data", "scoring", "performance")}
+    assert names == {location_sensor(kind) for kind in ("drift", "new_data", "scoring", "performance", "release")}
     drift = defs.get_sensor_def(location_sensor("drift"))
     assert sorted(target.job_name for target in drift.targets) == sorted(
         ModelKeys(spec.name).lifecycle_job for spec in (watch.spec, other)
     )
-    assert defs.get_repository_def().get_sensor_def(location_sensor("scoring")).asset_selection is not None
+    repository = defs.get_repository_def()
+    assert repository.get_sensor_def(location_sensor("scoring")).asset_selection is not None
+    release = repository.get_sensor_def(location_sensor("release"))  # it only records: no job, no asset
+    assert release.targets == [] and release.asset_selection is None
 
 
 def test_the_location_sensor_decides_for_each_model_what_its_own_sensor_decides(two_models, tmp_path):
@@ -114,7 +120,8 @@ def test_a_scoring_batch_of_one_model_is_requested_for_that_models_partition(two
     folder.mkdir(parents=True)
     generate(50, seed=7).drop(columns=["converted"]).to_csv(folder / "batch-1.csv", index=False)
 
-    result = tick(location(watch, watch.spec, other), watch.instance, "scoring")
+    served = watch.spec.model_copy(update={"release": Release(deployed_alias="champion")})  # scored at once
+    result = tick(location(watch, served, other), watch.instance, "scoring")
 
     (request,) = result.run_requests
     assert request.partition_key == "batch-1.csv"
