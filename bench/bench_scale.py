@@ -83,7 +83,7 @@ query { workspaceOrError { ... on Workspace { locationEntries { name loadStatus
 
 def model_specs(count: int) -> list:
     """``count`` copies of the conversion spec, ``conversion_000`` …: each its own registry entry and folders."""
-    from ml_platform.models import CONVERSION
+    from growth.conversion.spec import SPEC as CONVERSION
 
     return [CONVERSION.model_copy(update={"name": f"conversion_{i:03d}", "params": FAST}) for i in range(count)]
 
@@ -282,10 +282,10 @@ def champions_home(count: int) -> Path:
 def _prepare(count: int, home: Path) -> None:
     """Train ``conversion_000`` once, then register its champion again under every other name."""
     import dagster as dg
+    from growth.conversion.demo_data import generate
 
     from ml_platform.definitions import build_definitions
     from ml_platform.keys import CHAMPION, ModelKeys
-    from ml_platform.models.conversion.demo_data import generate
     from ml_platform.settings import PlatformPaths, ensure_mlflow_store
     from ml_platform.stores.registry import Store
 
