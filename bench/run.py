@@ -1,6 +1,6 @@
 """``make bench``: every performance target of the platform, measured side by side, with a verdict.
 
-    python -m bench.run [--sizes 100000,1000000] [--full] [--repeats 3] [--only startup,e2e,...]
+    python -m bench.run [--sizes 100000,1000000] [--full] [--repeats 3] [--only startup,e2e,...,scale]
 
 Prints each target's figure and whether it holds, and writes the results table (with the machine it
 ran on) between the markers in ``docs/benchmarks.md``. Benchmarks are not tests: nothing here runs
@@ -21,7 +21,7 @@ from bench.common import ROOT, machine, require_gnu_time, verdict
 
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:results:start -->", "<!-- bench:results:end -->"
-SECTIONS = ("startup", "e2e", "gates", "snapshot", "drift", "load", "serving")
+SECTIONS = ("startup", "e2e", "gates", "snapshot", "drift", "load", "serving", "scale")
 # Long (30-60 s per faulted run here): only when asked, BENCH_ONLY=campaign; its table goes to reliability.md.
 EXTRA_SECTIONS = ("campaign",)
 
@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += load(details, write=not args.no_write)
     if "serving" in only:
         rows += serving(details, write=not args.no_write)
+    if "scale" in only:
+        rows += scale(details, args.repeats, write=not args.no_write)
     if "campaign" in only:
         rows += campaign(details)
     info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -303,6 +305,75 @@ def campaign(details: list[str]) -> list[Row]:
             "0",
             wrong == 0 if records else None,
         )
+    ]
+
+
+def scale(details: list[str], repeats: int, write: bool = True) -> list[Row]:
+    """1, 10 and 100 models in one code location: load, snapshot, webserver, and the daemon with nothing new.
+
+    The daemon runs ``BENCH_SCALE_WINDOW`` seconds (default 600) at 100 models and
+    ``BENCH_SCALE_SMALL_WINDOW`` (default 180) at 1 and 10, once with a deployed code server (as on
+    Kubernetes) and once with the one it manages itself (``dagster dev``); ``BENCH_SCALE_CODE_SERVERS``
+    narrows it.
+    """
+    from bench import bench_scale
+
+    window = float(os.environ.get("BENCH_SCALE_WINDOW", "600"))
+    small = float(os.environ.get("BENCH_SCALE_SMALL_WINDOW", "180"))
+    servers = tuple(os.environ.get("BENCH_SCALE_CODE_SERVERS", ",".join(bench_scale.CODE_SERVERS)).split(","))
+    print(f"\n== scale: {bench_scale.MODELS} models; daemon {window:.0f} s at the largest, {small:.0f} s below")
+    measured = bench_scale.compare(bench_scale.MODELS, repeats, window, small, servers)
+    text = bench_scale.table(measured)
+    details.append("#### Scale: N copies of the conversion model in one code location\n\n" + text)
+    if write:
+        bench_scale.write_section(text)  # its own section too, kept when a later run leaves scale out
+    one, most = measured[min(measured)], measured[max(measured)]
+    n = max(measured)
+    rows = [
+        Row(
+            f"scale: definitions load in process, {min(measured)} → {n} models",
+            f"{one['load']['load_s']:.2f} s → {most['load']['load_s']:.2f} s "
+            f"({most['load']['load_s'] / one['load']['load_s']:.1f}×)",
+            "≤ 2× the 1-model load",
+            most["load"]["load_s"] <= 2 * one["load"]["load_s"],
+        ),
+        Row(
+            f"scale: `dagster definitions validate`, {min(measured)} → {n} models",
+            f"{one['validate_s']:.1f} s → {most['validate_s']:.1f} s ({most['validate_s'] / one['validate_s']:.1f}×)",
+            "≤ 2× the 1-model load",
+            most["validate_s"] <= 2 * one["validate_s"],
+        ),
+        Row(
+            f"scale: repository snapshot and webserver `assetNodes`, {n} models (information)",
+            f"{most['load']['snapshot_bytes'] / 1e6:.1f} MB ({most['load']['snapshot_s']:.1f} s); "
+            f"query {most['webserver']['query_s']:.2f} s",
+            "—",
+            None,
+        ),
+    ]
+    for key in sorted(k for k in most if k.startswith("daemon")):
+        rows += _scale_daemon_rows(most[key], n)
+    return rows
+
+
+def _scale_daemon_rows(daemon: dict, n: int) -> list[Row]:
+    kind = daemon.get("code_server", "managed")
+    return [
+        Row(
+            f"scale: every sensor evaluated within its interval, {n} models, nothing new, {kind} code server",
+            f"{daemon['sensors_ticked']} sensors, fewest ticks {daemon['ticks_per_sensor_min']} of "
+            f"{daemon['ticks_expected_per_sensor']:.1f}; lag p95 {daemon['lag_p95_s']:.1f} s, max "
+            f"{daemon['lag_max_s']:.1f} s",
+            "no sensor a whole interval (30 s) late",
+            daemon["lag_max_s"] < 30,
+        ),
+        Row(
+            f"scale: daemon + code servers CPU, {n} models, nothing new, {kind} code server",
+            f"{100 * daemon['cpu_share']:.1f}% of one core ({daemon['cpu_s']:.0f} s over "
+            f"{daemon['window_s'] / 60:.1f} min)",
+            "< 25% of one core",
+            daemon["cpu_share"] < 0.25,
+        ),
     ]
 
 

@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "MLModel": "ml_platform.components.model",
     "model_definitions": "ml_platform.components.model",
+    "one_sensor_per_kind": "ml_platform.defs.location_sensors",
     **dict.fromkeys(
         ("ModelSpec", "PromotionPolicy", "Split", "Segments", "Freshness", "Monitoring", "Compute", "DemoData"),
         "ml_platform.rules.spec",

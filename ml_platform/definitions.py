@@ -20,15 +20,18 @@ from collections.abc import Iterable
 import dagster as dg
 
 from ml_platform.components.model import model_definitions
+from ml_platform.defs.location_sensors import one_sensor_per_kind
 from ml_platform.discovery import all_specs
 from ml_platform.rules.spec import ModelSpec
 from ml_platform.settings import PlatformPaths
 
 
 def build_definitions(paths: PlatformPaths | None = None, specs: Iterable[ModelSpec] | None = None) -> dg.Definitions:
-    """``specs`` (default: every model in the workspace) on one platform home (default: the environment's)."""
+    """``specs`` (default: every model in the workspace) on one platform home (default: the environment's), each
+    trigger kind served by one sensor over all of them (``defs/location_sensors.py``)."""
     paths = paths or PlatformPaths.from_environment()
-    return dg.Definitions.merge(*(model_definitions(spec, paths) for spec in (all_specs() if specs is None else specs)))
+    chosen = all_specs() if specs is None else specs
+    return one_sensor_per_kind(dg.Definitions.merge(*(model_definitions(spec, paths) for spec in chosen)))
 
 
 defs = build_definitions()

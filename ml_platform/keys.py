@@ -139,3 +139,8 @@ class ModelKeys:
 
     def sensor(self, kind: str) -> str:
         return f"{self.dagster_name}_{kind}_sensor"
+
+
+def location_sensor(kind: str) -> str:
+    """The sensor that serves the ``kind`` trigger of every model of a code location (``defs/location_sensors``)."""
+    return f"{kind}_sensor"

@@ -39,6 +39,7 @@ from pathlib import Path
 import dagster as dg
 
 from ml_platform.defs.decisions import record, runless_recorder
+from ml_platform.defs.location_sensors import ModelTrigger, declare
 from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.keys import DECISION_TAG, MODEL_TAG, REGISTRY_TAG, RUN_TAG, TRIGGER_TAG, ModelKeys
 from ml_platform.rules.retraining import (
@@ -453,6 +454,10 @@ def model_sensor(spec: ModelSpec, kind: str, judge, description: str, **target) 
     def _sensor(context: dg.SensorEvaluationContext, platform: PlatformHome, mlflow: MlflowStore):
         return judge(spec, platform.paths(), mlflow.store(), context.instance, context.cursor)
 
+    declare(
+        _sensor.name,
+        ModelTrigger(spec, kind, judge, target.get("job_name"), tuple(target.get("asset_selection", ()))),
+    )
     return _sensor
 
 

@@ -22,7 +22,7 @@ from ml_platform_tests.deploy.k8s import DEPLOY, load_documents, manifests, vali
 VALUES = yaml.safe_load((DEPLOY / "helm" / "dagster-values.yaml").read_text())
 INSTANCE = yaml.safe_load((DEPLOY / "dagster" / "dagster.yaml").read_text())
 LAUNCHER_VALUES = VALUES["runLauncher"]["config"]["k8sRunLauncher"]
-USER_CODE = VALUES["dagster-user-deployments"]["deployments"][0]
+USER_CODE = VALUES["dagster-user-deployments"]["deployments"]
 RELEASE_NAMESPACE = "ml-platform"
 SECRET_NAMES = {"ml-platform-dagster-postgresql", "ml-platform-mlflow-db", "ml-platform-serving-mlflow"}
 
@@ -68,7 +68,10 @@ def chart_pods() -> dict[str, dict]:
     return {
         "dagster-webserver": pod(VALUES["dagsterWebserver"]),
         "dagster-daemon": pod(VALUES["dagsterDaemon"]),
-        "user-code ml-platform": pod(USER_CODE, volumes=USER_CODE["volumes"], mounts=USER_CODE["volumeMounts"]),
+        **{
+            f"user-code {team['name']}": pod(team, volumes=team["volumes"], mounts=team["volumeMounts"])
+            for team in USER_CODE
+        },
         "run pod (launcher defaults)": pod(
             {
                 "podSecurityContext": run_config["podSpecConfig"]["securityContext"],
@@ -151,11 +154,23 @@ def test_the_cluster_and_the_embedded_default_share_the_per_model_run_limit():
     )
 
 
-def test_the_user_code_server_does_not_size_the_run_pods():
+@pytest.mark.parametrize("team", USER_CODE, ids=[team["name"] for team in USER_CODE])
+def test_no_user_code_server_sizes_the_run_pods(team):
     """Left on, includeConfigInLaunchedRuns copies the code server's resources over the launcher's."""
-    assert USER_CODE["includeConfigInLaunchedRuns"] == {"enabled": False}
-    assert USER_CODE["dagsterApiGrpcArgs"] == ["--module-name", "ml_platform.definitions"]
-    assert USER_CODE["envConfigMaps"] == LAUNCHER_VALUES["envConfigMaps"]
+    assert team["includeConfigInLaunchedRuns"] == {"enabled": False}
+    assert team["envConfigMaps"] == LAUNCHER_VALUES["envConfigMaps"]
+
+
+def test_each_team_code_location_is_its_own_deployment_with_its_own_image():
+    """One user-code deployment per code location of workspace.yaml, serving that location's module,
+    each from an image of its own (the chart names the code location after the deployment)."""
+    workspace = yaml.safe_load((PROJECT_ROOT / "workspace.yaml").read_text())["load_from"]
+    locations = {entry["python_module"]["location_name"]: entry["python_module"]["module_name"] for entry in workspace}
+    served = {team["name"]: team["dagsterApiGrpcArgs"] for team in USER_CODE}
+    assert served == {name: ["--module-name", module] for name, module in locations.items()}
+    images = [team["image"]["repository"] for team in USER_CODE]
+    assert len(set(images)) == len(images), f"two teams share an image: {images}"
+    assert all(team["image"]["tag"] != "latest" for team in USER_CODE)
 
 
 def test_rbac_grants_the_launcher_jobs_and_pods_in_its_namespace_and_nothing_more():
@@ -214,7 +229,11 @@ def test_the_dockerfile_builds_from_the_lock_as_a_non_root_user():
     users = [line.split()[1] for line in final if line.startswith("USER ")]
     assert users and users[-1].split(":")[0] not in ("0", "root"), "the runtime stage must end as a non-root user"
     assert "COPY pyproject.toml uv.lock README.md ./" in instructions
-    assert any("uv sync --frozen --no-dev" in line for line in instructions), "install exactly uv.lock"
+    syncs = [line for line in instructions if "uv sync" in line]
+    assert syncs and all("uv sync --frozen --no-dev" in line for line in syncs), "install exactly uv.lock"
+    # a team image installs the team's workspace member (and what it needs), the platform image the root
+    assert all('${TEAM:+--package "$TEAM"}' in line for line in syncs)
+    assert "COPY teams/${TEAM} ./teams/${TEAM}" in instructions
     assert not any(line.startswith("ADD ") for line in instructions)
     assert all(":latest" not in line for line in instructions if line.startswith(("FROM", "COPY --from")))
     uv_version = re.search(r"^UV_VERSION=(\S+)", (PROJECT_ROOT / "tools" / "uv").read_text(), re.M).group(1)
@@ -223,22 +242,19 @@ def test_the_dockerfile_builds_from_the_lock_as_a_non_root_user():
     assert python == f"{sys.version_info.major}.{sys.version_info.minor}", "the Python the tests run on"
     cmd = next(line for line in final if line.startswith("CMD "))
     assert yaml.safe_load(cmd.removeprefix("CMD ")) == [
-        "dagster",
-        "api",
-        "grpc",
-        "--module-name",
-        "ml_platform.definitions",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "3030",
+        "sh",
+        "-c",
+        'exec dagster api grpc --module-name "$ML_PLATFORM_CODE_MODULE" --host 0.0.0.0 --port 3030',
     ]
+    assert any("ML_PLATFORM_CODE_MODULE=${TEAM:-ml_platform}.definitions" in line for line in final)
     for line in instructions:
         if line.startswith("COPY ") and "--from=" not in line:
             for source in line.split()[1:-1]:
-                assert (PROJECT_ROOT / source).exists(), f"COPY source {source} is not in the repository"
+                for team in [team["name"] for team in USER_CODE] if "${TEAM}" in source else [""]:
+                    path = PROJECT_ROOT / source.replace("${TEAM}", team)
+                    assert path.exists(), f"COPY source {source} (TEAM={team}) is not in the repository"
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().split()
-    for needed in ("!uv.lock", "!pyproject.toml", "!ml_platform/**"):
+    for needed in ("!uv.lock", "!pyproject.toml", "!ml_platform/**", "!teams/**"):
         assert needed in ignore
 
 

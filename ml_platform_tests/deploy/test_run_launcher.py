@@ -9,12 +9,20 @@ API server on 127.0.0.1, which records it: what is asserted here is exactly what
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 import pytest
 import yaml
 from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
+from dagster._core.test_utils import create_run_for_test
+from dagster._grpc.client import DagsterGrpcClient
 from dagster_k8s import K8sRunLauncher
 from dagster_k8s.client import DagsterK8sUnrecoverableAPIError
 
@@ -28,7 +36,7 @@ from ml_platform_tests.deploy.conftest import (
     cluster_instance_config,
     postgres_environment,
 )
-from ml_platform_tests.deploy.k8s import validate, write_kubeconfig
+from ml_platform_tests.deploy.k8s import DEPLOY, validate, write_kubeconfig
 from ml_platform_tests.harness import unique_spec
 from ml_platform_tests.models import CONVERSION, IRIS
 
@@ -225,3 +233,79 @@ def test_a_job_the_api_refuses_fails_the_run_at_once_with_the_apis_reason(
     assert error.cls_name == DagsterK8sUnrecoverableAPIError.__name__
     text = error.to_string()
     assert "422" in text and "is invalid" in text and "must be less than or equal to cpu limit" in text
+
+
+TEAM_DEPLOYMENTS = yaml.safe_load((DEPLOY / "helm" / "dagster-values.yaml").read_text())["dagster-user-deployments"][
+    "deployments"
+]
+
+
+def chart_image(deployment: dict) -> str:
+    """The image the chart gives a user-code deployment (and its DAGSTER_CURRENT_IMAGE): repository:tag."""
+    return f"{deployment['image']['repository']}:{deployment['image']['tag']}"
+
+
+@contextlib.contextmanager
+def team_code_server(deployment: dict, grpc_args: list[str], home) -> Iterator[int]:
+    """The team's code server as the chart starts it: `dagster api grpc -h … -p …` with its arguments and
+    DAGSTER_CURRENT_IMAGE set to the deployment's image. Yields its port once it answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {"DAGSTER_CURRENT_IMAGE": chart_image(deployment), "ML_PLATFORM_HOME": str(home)}
+    env.pop("DAGSTER_HOME", None)
+    command = [sys.executable, "-m", "dagster", "api", "grpc", "-h", "127.0.0.1", "-p", str(port), *grpc_args]
+    server = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        client = DagsterGrpcClient(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 120
+        while client.health_check_query() != "SERVING":
+            assert server.poll() is None, f"the code server exited: {server.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline, "the code server did not answer within 120 s"
+            time.sleep(0.5)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def launch_from_code_server(instance: dg.DagsterInstance, location_name: str, port: int, job_name: str):
+    """Create and launch a run of ``job_name`` as the daemon does: from the code location's own answer."""
+    origin = GrpcServerCodeLocationOrigin(host="127.0.0.1", port=port, location_name=location_name)
+    with origin.create_location(instance) as location:
+        (repository,) = location.get_repositories().values()
+        job = repository.get_full_job(job_name)
+        run = create_run_for_test(
+            instance,
+            job_name=job_name,
+            tags=job.run_tags,
+            remote_job_origin=job.get_remote_origin(),
+            job_code_origin=job.get_python_origin(),
+        )
+    with contextlib.suppress(Exception):
+        instance.launch_run(run.run_id, workspace=None)
+    return instance.get_run_by_id(run.run_id)
+
+
+@pytest.mark.parametrize("deployment", TEAM_DEPLOYMENTS, ids=[d["name"] for d in TEAM_DEPLOYMENTS])
+def test_a_teams_runs_launch_with_its_own_image(deployment, cluster_instance, api_server, tmp_path):
+    """The chart's DAGSTER_CURRENT_IMAGE reaches the code server, which reports it with each job; the
+    launcher builds the run's Job with that image, and labels it with the team's code location."""
+    spec = unique_spec(IRIS)
+    location = tmp_path / "location.py"  # the team's code location, serving a model of this test's own
+    location.write_text(
+        "from ml_platform.definitions import build_definitions\n"
+        "from ml_platform.rules.spec import ModelSpec\n"
+        f"defs = build_definitions(specs=[ModelSpec.model_validate_json({spec.model_dump_json()!r})])\n"
+    )
+    with team_code_server(deployment, ["--python-file", str(location)], tmp_path / "home") as port:
+        run = launch_from_code_server(cluster_instance, deployment["name"], port, f"{spec.dagster_name}_lifecycle")
+
+    assert run.status == dg.DagsterRunStatus.STARTING
+    job = api_server.received[0]
+    validate(job)
+    assert container(job)["image"] == chart_image(deployment)
+    assert job["metadata"]["labels"]["dagster/code-location"] == deployment["name"]
+    assert run.tags["dagster/image"] == chart_image(deployment)
+    others = {chart_image(d) for d in TEAM_DEPLOYMENTS} - {chart_image(deployment)}
+    assert others and not others & {container(job)["image"]}, "each team has its own image"

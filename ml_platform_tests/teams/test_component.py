@@ -64,12 +64,18 @@ def test_the_yaml_route_and_the_python_route_build_the_same_definitions():
     import botany.definitions
 
     from_yaml = botany.definitions.defs()  # load_from_defs_folder, as `dg` and workspace.yaml load it
-    from_python = ml_platform.model_definitions(load_declaration(IRIS_YAML))
+    # a code location serves each trigger kind as one sensor over its models (ml_platform.one_sensor_per_kind)
+    from_python = ml_platform.one_sensor_per_kind(ml_platform.model_definitions(load_declaration(IRIS_YAML)))
     assert names(from_yaml) == names(from_python)
     assert "iris/registry_entry" in names(from_yaml)["assets"]
     assert "iris/dataset_snapshot:schema_holds" in names(from_yaml)["checks"]
     assert names(from_yaml)["jobs"] == ["iris_lifecycle"]
-    assert names(from_yaml)["sensors"] == ["iris_drift_sensor", "iris_release_sensor", "iris_scoring_sensor"]
+    assert names(from_yaml)["sensors"] == ["drift_sensor", "release_sensor", "scoring_sensor"]
+    assert names(ml_platform.model_definitions(load_declaration(IRIS_YAML)))["sensors"] == [
+        "iris_drift_sensor",
+        "iris_release_sensor",
+        "iris_scoring_sensor",
+    ]
 
 
 def test_the_component_and_from_spec_are_one_route():

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import dagster as dg
 
+import ml_platform
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    return ml_platform.one_sensor_per_kind(dg.load_from_defs_folder(path_within_project=Path(__file__).parent))
