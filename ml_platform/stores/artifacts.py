@@ -27,22 +27,15 @@ from pathlib import Path
 from ml_platform.errors import ArtifactTampered, ArtifactUnverified
 from ml_platform.keys import REGISTRY_TAG
 from ml_platform.rules.evidence import capped
+from ml_platform.stores.snapshot import file_sha256
 
 MANIFEST_TAG = f"{REGISTRY_TAG}artifact_manifest"
 MANIFEST_DIGEST_TAG = f"{REGISTRY_TAG}artifact_manifest_sha256"
 MAX_TAG_CHARS = 4900  # MLflow caps tag values at 5,000 characters
-CHUNK_BYTES = 1 << 20
 # Written by MLflow into the model's folder when a version is registered (and rewritten for each version
 # registered from the same logged model): the registered name and version, which loading never executes.
 MLFLOW_REGISTRATION_FILES = frozenset({"registered_model_meta"})
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def folder_manifest(folder: Path) -> dict[str, str]:

@@ -28,7 +28,7 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 DecisionKind = Literal[
     "retrain",
@@ -39,21 +39,10 @@ DecisionKind = Literal[
     "held",
     "rejected",
     "rolled-back",
-    "canary-started",
-    "unrecorded-move",
-]
-DECISIONS: tuple[str, ...] = (
-    "retrain",
-    "no-op",
-    "no-decision",
-    "alert",
-    "promoted",
-    "held",
-    "rejected",
-    "rolled-back",
     "canary-started",  # a release put a version beside production; its gate's verdict is promoted or rolled-back
     "unrecorded-move",
-)
+]
+DECISIONS: tuple[str, ...] = get_args(DecisionKind)
 CHAMPION_CHANGES = ("promoted", "rolled-back", "unrecorded-move")
 LEDGER_FILE = "decisions.db"
 
