@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -68,7 +69,11 @@ def manifest_tags(manifest: Mapping[str, str], source: str) -> dict[str, str]:
 def downloaded(artifact_uri: str) -> Iterator[Path]:
     """A private local copy of the model files at ``artifact_uri``, deleted on exit."""
     import mlflow.artifacts
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 
+    # MLflow draws a progress bar on stderr for every download: in the middle of a run's gate summary and
+    # of a server's log it is noise a person cannot act on (a model is a handful of small files).
+    os.environ[MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name] = "false"
     folder = Path(tempfile.mkdtemp(prefix="ml_platform-model-"))
     try:
         yield Path(mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=str(folder)))
