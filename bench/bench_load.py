@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from bench.common import PYTHON, RESULTS, ROOT, Sample, fresh_copy, measure
+from bench.common import PYTHON, RESULTS, ROOT, Sample, fresh_copy, measure, write_doc_section
 
 FILES = (100, 300, 1000)
 ROWS_PER_FILE = 200
@@ -239,15 +239,8 @@ def saved(files: tuple[int, ...], rows_per_file: int) -> list[Point]:
 
 
 def write_section(text: str, doc: Path = DOC) -> None:
-    """Replace this benchmark's own block in the doc (added once, before the profiles), nothing else."""
-    body = doc.read_text()
-    if START not in body:
-        anchor = "## Profiles behind each change"
-        block = f"## Load: many small batches at once\n\n{START}\n{END}\n\n"
-        body = body.replace(anchor, block + anchor, 1) if anchor in body else body + "\n" + block
-    head, rest = body.split(START, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    """Replace this benchmark's own block in the doc, nothing else."""
+    write_doc_section(doc, START, END, "Load: many small batches at once", text)
 
 
 def main(argv: list[str] | None = None) -> int:

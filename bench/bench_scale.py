@@ -41,7 +41,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import PYTHON, RESULTS, ROOT, measure
+from bench.common import PYTHON, RESULTS, ROOT, measure, write_doc_section
 
 MODELS = (1, 10, 100)
 VARIABLE = "ML_PLATFORM_BENCH_MODELS"
@@ -554,15 +554,8 @@ def table(measured: dict[int, dict]) -> str:
 
 
 def write_section(text: str, doc: Path = DOC) -> None:
-    """Replace this benchmark's own block in the doc (added once, before the profiles), nothing else."""
-    body = doc.read_text()
-    if START not in body:
-        anchor = "## Profiles behind each change"
-        block = f"## Scale: 1, 10 and 100 models in one code location\n\n{START}\n{END}\n\n"
-        body = body.replace(anchor, block + anchor, 1) if anchor in body else body + "\n" + block
-    head, rest = body.split(START, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    """Replace this benchmark's own block in the doc, nothing else."""
+    write_doc_section(doc, START, END, "Scale: 1, 10 and 100 models in one code location", text)
 
 
 def main(argv: list[str] | None = None) -> int:

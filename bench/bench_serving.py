@@ -37,7 +37,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import PYTHON, RESULTS, ROOT
+from bench.common import PYTHON, RESULTS, ROOT, write_doc_section
 
 MODEL = "conversion"
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -307,15 +307,8 @@ def table(result: Comparison, duration: int) -> str:
 
 
 def write_section(text: str, doc: Path = DOC) -> None:
-    """Replace this benchmark's own block in the doc (added once, before the profiles), nothing else."""
-    body = doc.read_text()
-    if START not in body:
-        anchor = "## Profiles behind each change"
-        block = f"## Serving\n\n{START}\n{END}\n\n"
-        body = body.replace(anchor, block + anchor, 1) if anchor in body else body + "\n" + block
-    head, rest = body.split(START, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    """Replace this benchmark's own block in the doc, nothing else."""
+    write_doc_section(doc, START, END, "Serving", text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,3 +165,18 @@ def fresh_copy(template: Path, target: Path) -> Path:
 
 def verdict(holds: bool) -> str:
     return "holds" if holds else "DOES NOT HOLD"
+
+
+def write_doc_section(doc: Path, start: str, end: str, heading: str, text: str) -> None:
+    """Replace one benchmark's own block (between ``start`` and ``end``) in ``doc``, nothing else.
+
+    The block is added once, under ``heading``, before the profiles section (or at the end).
+    """
+    body = doc.read_text()
+    if start not in body:
+        anchor = "## Profiles behind each change"
+        block = f"## {heading}\n\n{start}\n{end}\n\n"
+        body = body.replace(anchor, block + anchor, 1) if anchor in body else body + "\n" + block
+    head, rest = body.split(start, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{start}\n{text}\n{end}{tail}")
