@@ -144,7 +144,8 @@ def open_markdown_image(page, key: str):
     row = page.get_by_role("row").filter(has=page.get_by_text(key, exact=True))
     row.first.scroll_into_view_if_needed()
     row.first.get_by_text("Show Markdown").click()
-    image = page.get_by_role("dialog").locator("img[src^='data:image/png;base64,']")
+    # Named by its alt text: a dialog still fading out may hold the previous figure.
+    image = page.get_by_role("dialog").locator(f"img[alt='{key}.png'][src^='data:image/png;base64,']")
     image.wait_for()
     return image
 
@@ -260,6 +261,7 @@ def see_evidence_figures(page, base: str, home) -> None:
         assert image.evaluate("img => img.complete && img.naturalWidth") > 100, f"{key} did not render"
         shoot(page, f"06-evidence-{key}")
         page.get_by_role("button", name="Close").click()
+        page.get_by_role("dialog").wait_for(state="detached")
     for figure in ("confusion_matrix.png", "segment_f1.png"):
         assert len(list((home / "evidence" / MODEL).glob(f"*/{figure}"))) == 1, f"{figure} not kept beside the evidence"
         assert len(list((home / "mlartifacts").glob(f"**/evaluation/{figure}"))) == 1, f"{figure} not logged to MLflow"
