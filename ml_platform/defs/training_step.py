@@ -16,6 +16,7 @@ from ml_platform.rules.spec import ModelSpec
 from ml_platform.rules.training import CandidateReport, evaluate, fit_baseline, fit_candidate
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores import lineage
+from ml_platform.stores.figure_files import FigureRenderingFailed, Rendering, render_in_background
 from ml_platform.stores.registry import Store, current_champion, load_version
 from ml_platform.stores.snapshot import load_snapshot
 from ml_platform.stores.tracking import log_candidate, log_figures, run_url
@@ -25,7 +26,7 @@ def train_candidate(
     context, spec: ModelSpec, paths: PlatformPaths, store: Store, upstream: dict
 ) -> dg.MaterializeResult:
     features_id, snapshot_id = upstream["features_id"], upstream["snapshot_id"]
-    stored, features = load_snapshot(paths.features(spec.name), features_id)
+    stored, features = load_snapshot(paths.features(spec.name), features_id, run_id=context.run_id, release=True)
     context.log.info(f"fitting {spec.pipeline} on {upstream['train_rows']:,} training rows")
     pipeline = fit_candidate(features, spec)
     candidate = evaluate(pipeline, features, spec)
@@ -40,25 +41,28 @@ def train_candidate(
     code = lineage.code_version()
     code_identity = lineage.model_code_identity(spec)
     fingerprint = lineage.candidate_fingerprint(snapshot_id, code_identity, spec.params_digest())
-    logged = log_candidate(
-        store,
-        spec,
-        pipeline,
-        features,
-        report,
-        snapshot_id=snapshot_id,
-        snapshot_file=str(stored.data_file),
-        features_id=features_id,
-        split_digest=upstream["split_digest"],
-        code=code,
-        fingerprint=fingerprint,
-        dagster_run_id=context.run_id,
-    )
-    context.log.info(
-        f"candidate logged as MLflow run {logged.run_id}: {spec.policy.comparison_metric}="
-        f"{candidate.metric(spec.policy.comparison_metric):.4f}"
-    )
-    pictures = _evidence_figures(context, spec, paths, store, report, logged.run_id)
+    staging = paths.home / "evidence" / spec.name / f".rendering-{context.run_id}"
+    with render_in_background(report.as_dict(), spec.name, spec.policy.min_segment_f1, staging) as rendering:
+        logged = log_candidate(
+            store,
+            spec,
+            pipeline,
+            features,
+            report,
+            snapshot_id=snapshot_id,
+            snapshot_file=str(stored.data_file),
+            features_id=features_id,
+            split_digest=upstream["split_digest"],
+            code=code,
+            fingerprint=fingerprint,
+            dagster_run_id=context.run_id,
+        )
+        context.log.info(
+            f"candidate logged as MLflow run {logged.run_id}: {spec.policy.comparison_metric}="
+            f"{candidate.metric(spec.policy.comparison_metric):.4f}"
+        )
+        pngs = _rendered(context, rendering, spec, report)
+    pictures = _evidence_figures(context, spec, paths, store, pngs, logged.run_id)
     return dg.MaterializeResult(
         metadata={
             "mlflow_run_id": logged.run_id,
@@ -106,15 +110,24 @@ def _compared_with_champion(
         return replace(compared, champion_error=f"{type(error).__name__}: {str(error)[:300]}")
 
 
-def _evidence_figures(
-    context, spec: ModelSpec, paths: PlatformPaths, store: Store, report: CandidateReport, run_id: str
-) -> dict:
-    """Render the report's figures, keep them beside the evidence, log them to the MLflow run, and
-    return them as Markdown images for the UI (plus the folder that holds the files)."""
-    folder = paths.home / "evidence" / spec.name / run_id
-    context.log.info(f"rendering evidence figures into {folder}")
+def _rendered(context, rendering: Rendering, spec: ModelSpec, report: CandidateReport) -> dict[str, bytes]:
+    """The background renderer's PNGs; if it failed, the same figures rendered here (a drawing error
+    then surfaces in this step with its own traceback)."""
+    try:
+        return rendering.result()
+    except FigureRenderingFailed as error:
+        context.log.warning(f"{error}; rendering the evidence figures in this process instead")
     rendered = figures.report_figures(report, spec.name, spec.policy.min_segment_f1)
-    pngs = {name: figures.png_bytes(figure) for name, figure in rendered.items()}
+    return {name: figures.png_bytes(figure) for name, figure in rendered.items()}
+
+
+def _evidence_figures(
+    context, spec: ModelSpec, paths: PlatformPaths, store: Store, pngs: dict[str, bytes], run_id: str
+) -> dict:
+    """Keep the report's figures beside the evidence, log them to the MLflow run, and return them as
+    Markdown images for the UI (plus the folder that holds the files)."""
+    folder = paths.home / "evidence" / spec.name / run_id
+    context.log.info(f"evidence figures kept in {folder} and logged to the MLflow run")
     log_figures(store, run_id, pngs, folder)
     metadata = {
         name.removesuffix(".png"): dg.MetadataValue.md(figures.markdown_image(png, name)) for name, png in pngs.items()

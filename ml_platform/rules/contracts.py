@@ -85,6 +85,16 @@ def contract_columns(contract) -> tuple[str, ...]:
     return tuple(contract.to_schema().columns)
 
 
+def validate(frame: pd.DataFrame, contract) -> pd.DataFrame:
+    """The frame as the contract types it, every failure collected (raises pandera's ``SchemaErrors``).
+
+    pandera copies the whole frame before coercing unless told to work in place; in place on a shallow
+    copy leaves the caller's frame untouched all the same (pandas' copy-on-write copies only the
+    columns coercion replaces), without a second copy of every column in memory.
+    """
+    return contract.validate(frame.copy(deep=False), lazy=True, inplace=True)
+
+
 def schema_holds(
     frame: pd.DataFrame, contract, subject: str, gate: str = "schema_holds", sources: SourceRows = ()
 ) -> GateResult:
@@ -93,10 +103,17 @@ def schema_holds(
     ``sources`` (the snapshot's landing files in order, with their rows) lets each failing row be named
     by its file and its row in that file, which is where someone has to look.
     """
+    return typed_by_contract(frame, contract, subject, gate, sources)[0]
+
+
+def typed_by_contract(
+    frame: pd.DataFrame, contract, subject: str, gate: str = "schema_holds", sources: SourceRows = ()
+) -> tuple[GateResult, pd.DataFrame | None]:
+    """``schema_holds``, and the frame as the contract typed it when it holds (None when it does not)."""
     from pandera.errors import SchemaErrors
 
     try:
-        contract.validate(frame, lazy=True)
+        typed = validate(frame, contract)
     except SchemaErrors as errors:
         cases = _with_failing_values(errors.failure_cases, frame, contract)
         table = cases.head(MAX_FAILURE_CASES)[["column", "check", "failure_case", "index"]]
@@ -106,7 +123,7 @@ def schema_holds(
             lambda text: f"{text[: MAX_CASE_CHARS - 1]}…" if len(str(text)) > MAX_CASE_CHARS else text
         )
         rules = tuple(_schema_rules(cases, contract.__name__, sources))
-        return GateResult(gate, subject, rules, details={"failure_cases": table.to_dict("records")})
+        return GateResult(gate, subject, rules, details={"failure_cases": table.to_dict("records")}), None
     shape = f"{len(frame):,} rows x {len(frame.columns)} columns valid"
     rule = Rule(
         f"{contract.__name__} holds",
@@ -117,7 +134,7 @@ def schema_holds(
         threshold=0,
         measure="failing values",
     )
-    return GateResult(gate, subject, (rule,))
+    return GateResult(gate, subject, (rule,)), typed
 
 
 def _with_failing_values(cases: pd.DataFrame, frame: pd.DataFrame, contract) -> pd.DataFrame:
@@ -542,9 +559,21 @@ def snapshot_gates(
 
     ``sources`` are the snapshot's landing files with their rows, so a failing value is named with its file.
     """
+    return typed_snapshot_gates(frame, spec, contract, subject, now, sources)[0]
+
+
+def typed_snapshot_gates(
+    frame: pd.DataFrame, spec: ModelSpec, contract, subject: str, now: datetime, sources: SourceRows = ()
+) -> tuple[list[GateResult], pd.DataFrame | None]:
+    """``snapshot_gates``, and the snapshot as the raw contract typed it when ``schema_holds`` passed.
+
+    That typed frame is exactly what ``features.typed_frame`` computes from the same snapshot (the same
+    event-time parsing, the same validation), so a run that has it need not validate the snapshot twice.
+    """
     frame = with_typed_event_times(frame, spec, contract)
+    schema, typed = typed_by_contract(frame, contract, subject, sources=sources)
     results = [
-        schema_holds(frame, contract, subject, sources=sources),
+        schema,
         has_enough_rows(frame, spec, subject),
         has_no_nulls(frame, spec, subject),
         labels_are_known(frame, spec, subject),
@@ -555,7 +584,7 @@ def snapshot_gates(
         results.append(has_every_segment(frame, spec, subject))
     if spec.freshness:
         results.append(is_fresh(frame, spec, subject, now))
-    return results
+    return results, typed
 
 
 def snapshot_gate_names(spec: ModelSpec) -> list[str]:

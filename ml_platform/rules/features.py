@@ -28,11 +28,11 @@ def typed_frame(frame: pd.DataFrame, spec: ModelSpec, contract) -> pd.DataFrame:
     """
     from pandera.errors import SchemaErrors
 
-    from ml_platform.rules.contracts import with_typed_event_times
+    from ml_platform.rules.contracts import validate, with_typed_event_times
 
     frame = with_typed_event_times(frame, spec, contract)
     try:
-        return contract.validate(frame, lazy=True)
+        return validate(frame, contract)
     except SchemaErrors as errors:
         cases = errors.failure_cases
         first = cases.head(3)[["column", "check", "failure_case"]].astype(str).to_dict("records")
@@ -67,7 +67,11 @@ def assign_split(frame: pd.DataFrame, spec: ModelSpec) -> pd.Series:
 
 
 def build_feature_frame(frame: pd.DataFrame, spec: ModelSpec, contract) -> pd.DataFrame:
-    typed = typed_frame(frame, spec, contract)
+    return with_split(typed_frame(frame, spec, contract), spec)
+
+
+def with_split(typed: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """The feature frame from a snapshot already typed by its raw contract (``typed_frame``)."""
     if SPLIT_COLUMN in typed.columns:
         raise ContractViolation(f"validated_features {spec.name!r}: the data already has a column {SPLIT_COLUMN!r}")
     return typed.assign(**{SPLIT_COLUMN: assign_split(typed, spec)}).reset_index(drop=True)

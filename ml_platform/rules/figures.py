@@ -117,17 +117,25 @@ def segment_f1_figure(
 def report_figures(report: CandidateReport, model: str, min_segment_f1: float | None) -> dict[str, Figure]:
     """The figures of a candidate report, by file name: its confusion matrix and, with segments, its
     per-segment F1 against the champion's."""
-    candidate = report.candidate
+    return report_dict_figures(report.as_dict(), model, min_segment_f1)
+
+
+def report_dict_figures(report: Mapping, model: str, min_segment_f1: float | None) -> dict[str, Figure]:
+    """``report_figures`` from ``CandidateReport.as_dict()``: plain numbers, so a process that has
+    neither pandas nor the report's classes imported (a background renderer) can draw them."""
+    candidate, champion = report["candidate"], report.get("champion")
     figures = {
         "confusion_matrix.png": confusion_matrix_figure(
-            candidate.confusion, candidate.classes, f"{model} candidate on {candidate.test_rows:,} test rows"
+            candidate["confusion"], candidate["classes"], f"{model} candidate on {candidate['test_rows']:,} test rows"
         )
     }
-    if candidate.f1_per_segment:
-        champion = report.champion.f1_per_segment if report.champion else None
-        versus = f" vs champion v{report.champion_version}" if report.champion else " (no champion yet)"
+    if candidate["f1_per_segment"]:
+        versus = f" vs champion v{report.get('champion_version')}" if champion else " (no champion yet)"
         figures["segment_f1.png"] = segment_f1_figure(
-            candidate.f1_per_segment, champion, min_segment_f1, f"{model}: F1 per segment, candidate{versus}"
+            candidate["f1_per_segment"],
+            champion["f1_per_segment"] if champion else None,
+            min_segment_f1,
+            f"{model}: F1 per segment, candidate{versus}",
         )
     return figures
 

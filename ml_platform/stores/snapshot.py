@@ -14,6 +14,9 @@ A snapshot is the landing data as it arrived, frozen: ``<root>/<snapshot_id>/dat
   one chunk of memory, not two or three copies of the frame.
 - Reading verifies the data file against the manifest's hash: a file changed on disk is refused.
   Taking the same snapshot again moves a damaged copy aside (``.corrupt-…``) and writes it anew.
+- Given a run id, a snapshot just written (or read and verified) is kept for that run's next step in
+  this process, which then takes it instead of reading the file back (``ml_platform.stores.run_frames``
+  says why that is safe); without one, or in another process, every read verifies the file.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from ml_platform.rules.contracts import contract_columns
 from ml_platform.rules.evidence import capped
 from ml_platform.rules.spec import LandingLimits, ModelSpec, resolve_ref
 from ml_platform.stores import landing as formats
+from ml_platform.stores import run_frames
 from ml_platform.stores.landing import DEFAULT_LIMITS
 
 LANDING_SUFFIXES = formats.SUPPORTED
@@ -387,12 +391,18 @@ def _as_text(values: pd.Series) -> pd.Series:
     return values.map(lambda value: value if pd.isna(value) else str(value)).astype("str")
 
 
-def take_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path) -> Snapshot:
+def take_snapshot(
+    frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path, run_id: str | None = None
+) -> Snapshot:
     """Freeze a frame under ``root/<content id>``, or return the snapshot that already holds it.
 
     An existing snapshot is reused only if its data file still has the hash its manifest recorded; a
     damaged one is moved aside to a hidden ``.corrupt-…`` folder (kept for inspection) and written
     anew, so "take a new snapshot" is always a way out of a corrupted one.
+
+    Args:
+        run_id: the Dagster run taking it: its later steps in this process take the frame from memory
+            (``load_snapshot`` with the same run id) instead of reading the file back.
 
     Raises:
         SnapshotWriteFailed: the storage refused the write; no folder named after the id exists, and
@@ -400,16 +410,21 @@ def take_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path
     """
     snapshot_id = content_id(frame)
     final = root / snapshot_id
+    snapshot = None
     if final.exists():
         existing = _intact_or_moved_aside(final)
         if existing is not None:
-            return _replace(existing, reused=True)
-    try:
-        return _write_snapshot(frame, sources, root, snapshot_id)
-    except OSError as error:
-        raise SnapshotWriteFailed(
-            f"cannot write snapshot {snapshot_id[:12]} under {root}: {_storage_problem(error)}"
-        ) from error
+            snapshot = _replace(existing, reused=True)
+    if snapshot is None:
+        try:
+            snapshot = _write_snapshot(frame, sources, root, snapshot_id)
+        except OSError as error:
+            raise SnapshotWriteFailed(
+                f"cannot write snapshot {snapshot_id[:12]} under {root}: {_storage_problem(error)}"
+            ) from error
+    if run_id is not None:
+        run_frames.keep(run_id, str(root), snapshot_id, frame, _replace(snapshot, reused=False))
+    return snapshot
 
 
 def _write_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path, snapshot_id: str) -> Snapshot:
@@ -557,12 +572,29 @@ def read_manifest(path: Path) -> Snapshot:
         ) from error
 
 
-def load_snapshot(root: Path, snapshot_id: str) -> tuple[Snapshot, pd.DataFrame]:
+def load_snapshot(
+    root: Path, snapshot_id: str, run_id: str | None = None, release: bool = False
+) -> tuple[Snapshot, pd.DataFrame]:
     """Read a snapshot after verifying that its data file is the one that was written.
 
     The id comes from outside the snapshot store (run metadata, registry tags), so it is checked to be
     a content hash before it becomes a path: ``root / "/etc"`` would be ``/etc``.
+
+    Args:
+        run_id: the Dagster run reading it. If this run wrote or verified the snapshot in this process,
+            that frame is returned without reading the file again; otherwise the file is read and
+            verified, and kept for the run's next step.
+        release: this step is the run's last reader of the snapshot: do not keep it any longer.
     """
+    if run_id is not None and (found := run_frames.kept(run_id, str(root), snapshot_id, release)) is not None:
+        return found
+    snapshot, frame = _read_verified(root, snapshot_id)
+    if run_id is not None and not release:
+        run_frames.keep(run_id, str(root), snapshot_id, frame, snapshot)
+    return snapshot, frame
+
+
+def _read_verified(root: Path, snapshot_id: str) -> tuple[Snapshot, pd.DataFrame]:
     if not isinstance(snapshot_id, str) or not SNAPSHOT_ID_PATTERN.fullmatch(snapshot_id):
         raise ContractViolation(
             f"snapshot id {str(snapshot_id)[:80]!r} is not a snapshot id: expected lowercase hexadecimal digits "
@@ -596,3 +628,19 @@ def load_snapshot(root: Path, snapshot_id: str) -> tuple[Snapshot, pd.DataFrame]
 
 def _replace(snapshot: Snapshot, **changes) -> Snapshot:
     return Snapshot(**{**snapshot.__dict__, **changes})
+
+
+def keep_typed(run_id: str, root: Path, snapshot_id: str, contract: str, typed: pd.DataFrame) -> None:
+    """Keep, for run ``run_id``'s next step, the snapshot as ``contract`` (an import reference) typed it.
+
+    The snapshot gates type the snapshot to validate it; ``validated_features`` needs the same typed
+    frame. Kept under the snapshot's content id and the contract's reference, it is found only for
+    that snapshot and that contract, and only by the same run in this process.
+    """
+    run_frames.keep(run_id, str(root), (snapshot_id, contract), typed)
+
+
+def take_typed(run_id: str, root: Path, snapshot_id: str, contract: str) -> pd.DataFrame | None:
+    """The frame ``keep_typed`` kept for this run, snapshot and contract (then no longer kept), or None."""
+    found = run_frames.kept(run_id, str(root), (snapshot_id, contract), release=True)
+    return None if found is None else found[1]

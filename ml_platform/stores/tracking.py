@@ -72,9 +72,9 @@ def log_candidate(
     test = features[features[SPLIT_COLUMN] == "test"]
     columns = [*spec.features, spec.label]
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}-{snapshot_id[:8]}", tags=tags) as run:
-        mlflow.log_params({f"param.{k}": v for k, v in spec.params.items()})
         mlflow.log_params(
             {
+                **{f"param.{k}": v for k, v in spec.params.items()},
                 "pipeline": spec.pipeline,
                 "features": ",".join(spec.features),
                 "label": spec.label,
@@ -86,7 +86,8 @@ def log_candidate(
             }
         )
         mlflow.log_metrics(_metrics(report))
-        for frame, context in ((train, "training"), (test, "evaluation")):
+        datasets, contexts = [], ["training", "evaluation"]
+        for frame, context in zip((train, test), contexts, strict=True):
             dataset = mlflow.data.from_pandas(
                 frame[columns],
                 source=_local_file_source(snapshot_file),
@@ -99,7 +100,8 @@ def log_candidate(
             # (types fixed, no nulls), so its first rows have the schema of all of them; the cached
             # property is filled with that schema before ``log_input`` asks for it.
             dataset.__dict__["schema"] = _signature(frame[columns].head(SCHEMA_SAMPLE_ROWS)).inputs
-            mlflow.log_input(dataset, context=context)
+            datasets.append(dataset)
+        mlflow.log_inputs(datasets, contexts, [None, None])  # one store write for both, as log_params and log_metrics
         mlflow.log_dict(report.as_dict(), "evaluation/report.json")
         mlflow.log_dict(versions, "environment/packages.json")
         example = test[list(spec.features)].head(5)

@@ -126,7 +126,7 @@ def test_schema_holds_lets_a_crash_through():
         __name__ = "Broken"
 
         @staticmethod
-        def validate(frame, lazy):
+        def validate(frame, lazy, inplace=False):
             raise RuntimeError("pandera is broken")
 
     with pytest.raises(RuntimeError, match="pandera is broken"):  # a crashed check is not a failed check

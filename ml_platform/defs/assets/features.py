@@ -31,20 +31,26 @@ def build_features(spec: ModelSpec, keys: ModelKeys) -> dg.Definitions:
         retry_policy=INFRASTRUCTURE_RETRY,
     )
     def validated_features(context: dg.AssetExecutionContext, platform: PlatformHome) -> dg.MaterializeResult:
-        from ml_platform.rules.features import build_feature_frame, split_digest
-        from ml_platform.stores.snapshot import SourceFile, load_snapshot, take_snapshot
+        from ml_platform.rules.features import build_feature_frame, split_digest, with_split
+        from ml_platform.stores.snapshot import SourceFile, load_snapshot, take_snapshot, take_typed
 
         paths = platform.paths()
         upstream = latest_metadata(context.instance, keys.snapshot)
         snapshot_id = upstream[SNAPSHOT_ID]
+        root = paths.snapshots(spec.name)
         with evidence_failures(FEATURES, spec.name):
             require_gates(context.instance, FEATURES, spec.name, upstream_gates(spec, upstream))
-            snapshot, frame = load_snapshot(paths.snapshots(spec.name), snapshot_id)
-            features = build_feature_frame(frame, spec, resolve_ref(spec.contract))
+            typed = take_typed(context.run_id, root, snapshot_id, spec.contract)
+            snapshot, frame = load_snapshot(root, snapshot_id, run_id=context.run_id, release=True)
+            if typed is None:  # another run's snapshot, or gates judged in another process: type it here
+                features = build_feature_frame(frame, spec, resolve_ref(spec.contract))
+            else:
+                features = with_split(typed, spec)
+            del frame, typed
             source = SourceFile(
                 f"snapshot:{snapshot_id}", snapshot.data_sha256, snapshot.data_file.stat().st_size, snapshot.rows
             )
-            stored = take_snapshot(features, [source], paths.features(spec.name))
+            stored = take_snapshot(features, [source], paths.features(spec.name), run_id=context.run_id)
         counts = features.groupby(["split", spec.label], observed=True).size()
         return dg.MaterializeResult(
             metadata={
@@ -73,7 +79,7 @@ def build_features(spec: ModelSpec, keys: ModelKeys) -> dg.Definitions:
 
         features_id = latest_metadata(context.instance, keys.features)[FEATURES_ID]
         with evidence_failures(FEATURES, spec.name):
-            _, frame = load_snapshot(platform.paths().features(spec.name), features_id)
+            _, frame = load_snapshot(platform.paths().features(spec.name), features_id, run_id=context.run.run_id)
         contract = resolve_ref(spec.feature_contract or spec.contract)
         subject = f"{FEATURES} {spec.name!r} {features_id[:12]}"
         result = contracts.schema_holds(frame, contract, subject, FEATURE_GATE)

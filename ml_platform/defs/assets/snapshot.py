@@ -50,7 +50,7 @@ def build_snapshot(spec: ModelSpec, keys: ModelKeys) -> dg.Definitions:
             context.log.info(f"reading landing files in {landing}")
             frame, sources = read_model_landing(spec, landing)
             context.log.info(f"read {len(frame):,} rows from {len(sources)} file(s); hashing and writing the snapshot")
-            snapshot = take_snapshot(frame, sources, paths.snapshots(spec.name))
+            snapshot = take_snapshot(frame, sources, paths.snapshots(spec.name), run_id=context.run_id)
         context.log.info(
             f"snapshot {snapshot.snapshot_id[:12]} {'reused' if snapshot.reused else 'written'}: "
             f"{snapshot.rows:,} rows from {len(sources)} file(s)"
@@ -72,15 +72,19 @@ def build_snapshot(spec: ModelSpec, keys: ModelKeys) -> dg.Definitions:
     def snapshot_checks(
         context: dg.AssetCheckExecutionContext, platform: PlatformHome
     ) -> Iterator[dg.AssetCheckResult]:
-        from ml_platform.stores.snapshot import load_snapshot
+        from ml_platform.stores.snapshot import keep_typed, load_snapshot
 
         snapshot_id = latest_metadata(context.instance, keys.snapshot)[SNAPSHOT_ID]
+        root = platform.paths().snapshots(spec.name)
         with evidence_failures(SNAPSHOT, spec.name):
-            snapshot, frame = load_snapshot(platform.paths().snapshots(spec.name), snapshot_id)
+            snapshot, frame = load_snapshot(root, snapshot_id, run_id=context.run.run_id)
         contract = resolve_ref(spec.contract)
         subject = f"{SNAPSHOT} {spec.name!r} {snapshot_id[:12]}"
         sources = [(source.name, source.rows) for source in snapshot.sources]
-        results = contracts.snapshot_gates(frame, spec, contract, subject, now=datetime.now(UTC), sources=sources)
+        now = datetime.now(UTC)
+        results, typed = contracts.typed_snapshot_gates(frame, spec, contract, subject, now=now, sources=sources)
+        if typed is not None:  # validated_features builds on this very typing: no need to validate twice
+            keep_typed(context.run.run_id, root, snapshot_id, spec.contract, typed)
         record_gate_failures(context, platform.paths(), spec, results, {SNAPSHOT_ID: snapshot_id})
         for result in results:
             yield check_result(keys.snapshot, result, SNAPSHOT_ID, snapshot_id)
