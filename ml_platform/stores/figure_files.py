@@ -48,8 +48,8 @@ class Rendering:
             self._process.communicate()
             raise FigureRenderingFailed(f"the figure renderer did not finish within {timeout:.0f} s") from error
         if self._process.returncode != 0:
-            tail = stderr.decode("utf-8", errors="replace").strip()[-1500:]
-            raise FigureRenderingFailed(f"the figure renderer exited {self._process.returncode}: {tail}")
+            lines = stderr.decode("utf-8", errors="replace").strip().splitlines() or ["(no output)"]
+            raise FigureRenderingFailed(f"the figure renderer exited {self._process.returncode}: {lines[-1][:500]}")
         return {name: (self.folder / name).read_bytes() for name in json.loads(stdout)}
 
     def __enter__(self) -> Rendering:

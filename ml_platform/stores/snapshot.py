@@ -396,9 +396,12 @@ def take_snapshot(
 ) -> Snapshot:
     """Freeze a frame under ``root/<content id>``, or return the snapshot that already holds it.
 
-    An existing snapshot is reused only if its data file still has the hash its manifest recorded; a
-    damaged one is moved aside to a hidden ``.corrupt-…`` folder (kept for inspection) and written
-    anew, so "take a new snapshot" is always a way out of a corrupted one.
+    The data file is written (into a hidden staging folder) while the content id is computed: Arrow
+    encodes and compresses Parquet without Python's lock, so on two cores the write costs little more
+    than the hash. An existing snapshot is reused only if its data file still has the hash its manifest
+    recorded (the staged copy is then dropped); a damaged one is moved aside to a hidden
+    ``.corrupt-…`` folder (kept for inspection) and written anew, so "take a new snapshot" is always a
+    way out of a corrupted one.
 
     Args:
         run_id: the Dagster run taking it: its later steps in this process take the frame from memory
@@ -408,59 +411,87 @@ def take_snapshot(
         SnapshotWriteFailed: the storage refused the write; no folder named after the id exists, and
             the hidden staging folder is removed.
     """
-    snapshot_id = content_id(frame)
-    final = root / snapshot_id
-    snapshot = None
-    if final.exists():
-        existing = _intact_or_moved_aside(final)
-        if existing is not None:
-            snapshot = _replace(existing, reused=True)
-    if snapshot is None:
-        try:
-            snapshot = _write_snapshot(frame, sources, root, snapshot_id)
-        except OSError as error:
-            raise SnapshotWriteFailed(
-                f"cannot write snapshot {snapshot_id[:12]} under {root}: {_storage_problem(error)}"
-            ) from error
+    staging = root / f".tmp-{uuid.uuid4().hex[:12]}"
+    snapshot_id = ""
+    try:
+        snapshot_id, data_sha256, write_error = _hashed_while_written(frame, staging)
+        snapshot = _intact_or_moved_aside(root / snapshot_id) if (root / snapshot_id).exists() else None
+        if snapshot is not None:
+            snapshot = _replace(snapshot, reused=True)
+        else:
+            if write_error is not None:
+                raise write_error
+            snapshot = _publish(staging, frame, sources, root, snapshot_id, data_sha256)
+    except OSError as error:
+        raise SnapshotWriteFailed(
+            f"cannot write snapshot {snapshot_id[:12] or '(not hashed)'} under {root}: {_storage_problem(error)}"
+        ) from error
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
     if run_id is not None:
         run_frames.keep(run_id, str(root), snapshot_id, frame, _replace(snapshot, reused=False))
     return snapshot
 
 
-def _write_snapshot(frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path, snapshot_id: str) -> Snapshot:
-    """Write into a hidden staging folder, make it read-only, rename it into place; clean up on failure."""
-    final = root / snapshot_id
-    root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".tmp-{snapshot_id[:12]}-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
-        data_file = staging / "data.parquet"
-        _write_parquet(frame, data_file)
-        snapshot = Snapshot(
-            snapshot_id=snapshot_id,
-            path=final,
-            rows=len(frame),
-            columns=tuple(map(str, frame.columns)),
-            sources=tuple(sources),
-            data_sha256=file_sha256(data_file),
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        )
-        manifest = {**asdict(snapshot), "path": None, "sources": [asdict(s) for s in sources]}
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        for written in (data_file, staging / "manifest.json"):
-            _fsync(written)  # a full disk can surface only when the data reach it: fail here, not after the rename
-        for written in staging.iterdir():
-            written.chmod(0o444)
+def _hashed_while_written(frame: pd.DataFrame, staging: Path) -> tuple[str, str | None, OSError | None]:
+    """The content id, computed here while another thread writes ``staging/data.parquet``.
+
+    Returns the id, the data file's sha256 and the storage error that stopped the write, if any (an
+    existing intact snapshot makes that error moot). Any other error of the write (a frame Parquet
+    cannot hold) is raised, as is any error of the hash.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-write") as pool:
+        written = pool.submit(_write_data, frame, staging)
         try:
-            staging.rename(final)
-        except OSError:
-            if not final.exists():
-                raise
-            return _replace(read_manifest(final), reused=True)  # a concurrent writer got there first
-        return snapshot
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+            snapshot_id = content_id(frame)
+        finally:
+            error = written.exception()  # wait for the write either way: the staging folder must be settled
+    if isinstance(error, OSError):
+        return snapshot_id, None, error
+    if error is not None:
+        raise error
+    return snapshot_id, written.result(), None
+
+
+def _write_data(frame: pd.DataFrame, staging: Path) -> str:
+    """Write ``staging/data.parquet`` and make it durable; returns its sha256."""
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    staging.mkdir()
+    data_file = staging / "data.parquet"
+    _write_parquet(frame, data_file)
+    _fsync(data_file)  # a full disk can surface only when the data reach it: fail here, not after the rename
+    return file_sha256(data_file)
+
+
+def _publish(
+    staging: Path, frame: pd.DataFrame, sources: Sequence[SourceFile], root: Path, snapshot_id: str, data_sha256: str
+) -> Snapshot:
+    """Add the manifest to the staged data file, make both read-only and rename the folder into place."""
+    final = root / snapshot_id
+    snapshot = Snapshot(
+        snapshot_id=snapshot_id,
+        path=final,
+        rows=len(frame),
+        columns=tuple(map(str, frame.columns)),
+        sources=tuple(sources),
+        data_sha256=data_sha256,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    manifest = {**asdict(snapshot), "path": None, "sources": [asdict(s) for s in sources]}
+    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    _fsync(staging / "manifest.json")
+    for written in staging.iterdir():
+        written.chmod(0o444)
+    try:
+        staging.rename(final)
+    except OSError:
+        if not final.exists():
+            raise
+        return _replace(read_manifest(final), reused=True)  # a concurrent writer got there first
+    return snapshot
 
 
 def _fsync(path: Path) -> None:

@@ -61,6 +61,31 @@ def test_typed_frame_coerces_conversion_numbers_and_timestamps_from_text(convers
     assert (typed["event_time"] == head["event_time"]).all()
 
 
+def test_the_snapshot_gates_type_the_snapshot_exactly_as_typed_frame_does(conversion_raw):
+    from datetime import UTC, datetime
+
+    from ml_platform.rules.contracts import typed_snapshot_gates
+
+    as_csv = conversion_raw.assign(event_time=conversion_raw["event_time"].map(lambda t: t.isoformat()))
+    results, typed = typed_snapshot_gates(as_csv, CONVERSION, ConversionRecord, "s", now=datetime.now(UTC))
+
+    assert results[0].gate == "schema_holds" and results[0].passed
+    pd.testing.assert_frame_equal(typed, typed_frame(as_csv, CONVERSION, ConversionRecord), check_exact=True)
+    assert as_csv["event_time"].dtype == "str"  # the gates' typing never changes the frame they judged
+
+
+def test_the_snapshot_gates_give_no_typed_frame_when_the_schema_fails(iris_raw):
+    from datetime import UTC, datetime
+
+    from ml_platform.rules.contracts import typed_snapshot_gates
+
+    broken = iris_raw.assign(sepal_length="not a number")
+    results, typed = typed_snapshot_gates(broken, IRIS, IrisRecord, "s", now=datetime.now(UTC))
+
+    assert not results[0].passed
+    assert typed is None
+
+
 def test_typed_frame_names_the_model_and_the_contract_on_bad_data(iris_raw):
     bad = iris_raw.copy()
     bad.loc[0, "sepal_length"] = -1.0

@@ -162,3 +162,33 @@ def test_drift_histograms_refuse_a_feature_missing_from_a_frame():
     report = measure_drift(reference, batch, ["price", "device"])
     with pytest.raises(ValueError, match=r"missing from the frames: \['device \(batch\)'\]"):
         figures.drift_histograms_figure(reference, batch.drop(columns="device"), report, "t")
+
+
+# rendered by a background process (ml_platform.stores.figure_files)
+
+
+def test_the_background_renderer_gives_the_same_png_bytes_as_rendering_in_process(tmp_path):
+    from ml_platform.stores.figure_files import render_in_background
+
+    report = CandidateReport(
+        evaluation({"a": 0.9, "b": 0.6}), evaluation({"a": 0.5}), champion=evaluation({"a": 0.8}), champion_version="2"
+    )
+    in_process = {name: figures.png_bytes(f) for name, f in figures.report_figures(report, "m", 0.7).items()}
+
+    with render_in_background(report.as_dict(), "m", 0.7, tmp_path / "scratch") as rendering:
+        rendered = rendering.result()
+
+    assert rendered == in_process
+    assert not (tmp_path / "scratch").exists()  # its scratch folder is gone; the caller keeps the bytes
+
+
+def test_a_failing_background_renderer_reports_the_drawing_error(tmp_path):
+    from ml_platform.stores.figure_files import FigureRenderingFailed, render_in_background
+
+    broken = CandidateReport(evaluation({}, confusion=((1, 2, 3),)), evaluation({})).as_dict()
+
+    with (
+        render_in_background(broken, "m", None, tmp_path / "scratch") as rendering,
+        pytest.raises(FigureRenderingFailed, match=r"exited 1: .*does not match 2 classes"),
+    ):
+        rendering.result()

@@ -11,6 +11,7 @@ from growth.conversion.demo_data import generate
 
 from ml_platform.errors import ContractViolation, SnapshotCorrupted
 from ml_platform.rules.contracts import schema_holds
+from ml_platform.stores import run_frames
 from ml_platform.stores import snapshot as snapshots
 from ml_platform.stores.snapshot import (
     SourceFile,
@@ -300,3 +301,98 @@ def test_read_landing_concatenates_csv_and_parquet_into_a_storable_snapshot(land
     assert schema_holds(stored, ConversionRecord, "snapshot").passed
     times = ConversionRecord.validate(stored)["event_time"]
     assert times.tolist() == sessions["event_time"].tolist()
+
+
+# frames kept for one run (ml_platform.stores.run_frames): what a run wrote, its next step takes from memory
+
+
+@pytest.fixture
+def cold():
+    run_frames.forget()
+    yield
+    run_frames.forget()
+
+
+def damage(snapshot) -> None:
+    data = bytearray(snapshot.data_file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    snapshot.data_file.chmod(0o644)
+    snapshot.data_file.write_bytes(bytes(data))
+
+
+def test_the_run_that_wrote_a_snapshot_takes_it_from_memory(frame, tmp_path, cold):
+    written = take_snapshot(frame, SOURCES, tmp_path, run_id="run-1")
+    damage(written)  # proves no read: the file no longer matches its manifest
+
+    snapshot, kept = load_snapshot(tmp_path, written.snapshot_id, run_id="run-1")
+
+    assert snapshot.snapshot_id == written.snapshot_id and not snapshot.reused
+    pd.testing.assert_frame_equal(kept, frame)
+    assert content_id(kept) == written.snapshot_id
+
+
+def test_a_damaged_file_is_refused_by_every_read_from_storage(frame, tmp_path, cold):
+    written = take_snapshot(frame, SOURCES, tmp_path, run_id="run-1")
+    damage(written)
+
+    for reader in ({}, {"run_id": "run-2"}):  # no run, or another run in this process (a re-execution)
+        with pytest.raises(SnapshotCorrupted, match="has sha256 .* but its manifest recorded"):
+            load_snapshot(tmp_path, written.snapshot_id, **reader)
+    run_frames.forget()
+    with pytest.raises(SnapshotCorrupted, match="has sha256 .* but its manifest recorded"):
+        load_snapshot(tmp_path, written.snapshot_id, run_id="run-1")  # the same run once the frame is forgotten
+
+
+def test_a_damaged_file_is_refused_by_a_read_in_another_process(frame, tmp_path, cold):
+    import subprocess
+    import sys
+
+    written = take_snapshot(frame, SOURCES, tmp_path, run_id="run-1")
+    load_snapshot(tmp_path, written.snapshot_id, run_id="run-1")
+    damage(written)
+    reader = (
+        "import sys; from pathlib import Path; from ml_platform.stores.snapshot import load_snapshot; "
+        "load_snapshot(Path(sys.argv[1]), sys.argv[2], run_id='run-1')"
+    )
+
+    refused = subprocess.run(
+        [sys.executable, "-c", reader, str(tmp_path), written.snapshot_id], capture_output=True, text=True
+    )
+
+    assert refused.returncode == 1
+    assert "SnapshotCorrupted" in refused.stderr and "but its manifest recorded" in refused.stderr
+
+
+def test_a_verified_read_is_kept_for_the_run_and_released_by_its_last_reader(frame, tmp_path, cold):
+    written = take_snapshot(frame, SOURCES, tmp_path)  # no run: nothing kept
+    load_snapshot(tmp_path, written.snapshot_id, run_id="run-1")  # read and verified, then kept
+    damage(written)
+
+    load_snapshot(tmp_path, written.snapshot_id, run_id="run-1", release=True)  # from memory, then let go
+
+    with pytest.raises(SnapshotCorrupted):
+        load_snapshot(tmp_path, written.snapshot_id, run_id="run-1")
+
+
+def test_a_reader_cannot_change_the_kept_frame(frame, tmp_path, cold):
+    written = take_snapshot(frame, SOURCES, tmp_path, run_id="run-1")
+    _, first = load_snapshot(tmp_path, written.snapshot_id, run_id="run-1")
+    first["value"] = 0.0
+    first.loc[0, "id"] = "changed"
+
+    _, second = load_snapshot(tmp_path, written.snapshot_id, run_id="run-1")
+
+    pd.testing.assert_frame_equal(second, frame)
+
+
+def test_kept_frames_are_bounded_and_belong_to_one_run(tmp_path, cold):
+    frames = [pd.DataFrame({"id": [str(i)], "value": [float(i)]}) for i in range(3)]
+    ids = [take_snapshot(f, SOURCES, tmp_path, run_id="run-1").snapshot_id for f in frames]
+
+    assert run_frames.kept("run-1", str(tmp_path), ids[0]) is None  # only the newest CAPACITY frames stay
+    assert [run_frames.kept("run-1", str(tmp_path), i) is not None for i in ids[1:]] == [True] * run_frames.CAPACITY
+    assert run_frames.kept("run-2", str(tmp_path), ids[2]) is None  # another run never sees them
+
+    take_snapshot(frames[0], SOURCES, tmp_path, run_id="run-2")
+
+    assert run_frames.kept("run-1", str(tmp_path), ids[2]) is None  # a new run drops the previous run's frames
