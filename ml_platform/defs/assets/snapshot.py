@@ -35,7 +35,7 @@ def build_snapshot(spec: ModelSpec, keys: ModelKeys) -> dg.Definitions:
         group_name=keys.group,
         kinds={"parquet"},
         description=f"An immutable, content-addressed snapshot of {spec.name!r}'s landing files, "
-        "verified on every read.",
+        "verified on every read from storage.",
         retry_policy=INFRASTRUCTURE_RETRY,
     )
     def dataset_snapshot(context: dg.AssetExecutionContext, platform: PlatformHome) -> dg.MaterializeResult:
