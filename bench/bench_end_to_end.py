@@ -82,7 +82,7 @@ def compare(model: str, rows: int, repeats: int, echo=print) -> dict[str, Series
     def report(label, round_, sample):
         echo(
             f"  {model} {rows:>10,} rows  round {round_ + 1}  {label:<12} {sample.wall_s:7.2f} s wall "
-            f"{sample.cpu_s:7.2f} s cpu {sample.peak_mib:8.0f} MiB peak"
+            f"{sample.cpu_s:7.2f} s cpu {sample.peak_mib:8.0f} MiB peak  load {sample.load:.1f}"
         )
 
     return alternate(

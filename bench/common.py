@@ -32,6 +32,7 @@ class Sample:
     cpu_s: float
     peak_mib: float
     exit_code: int
+    load: float = float("nan")  # the machine's 1-minute load average when the process ended
 
 
 @dataclass
@@ -52,6 +53,10 @@ class Series:
     @property
     def peak_mib(self) -> float:
         return statistics.median(s.peak_mib for s in self.samples)
+
+    def loads(self) -> str:
+        """The 1-minute load average at the end of each run, in run order."""
+        return " ".join(f"{s.load:.1f}" for s in self.samples)
 
     def spread(self) -> str:
         walls = sorted(s.wall_s for s in self.samples)
@@ -96,7 +101,7 @@ def measure(command: list[str], env: dict[str, str] | None = None, cwd: Path = R
         if log:
             sink.close()
     wall, cpu, peak = _parse_time_v(report.read_text())
-    return Sample(wall, cpu, peak, completed.returncode)
+    return Sample(wall, cpu, peak, completed.returncode, os.getloadavg()[0])
 
 
 def alternate(contenders: dict[str, callable], repeats: int, on_sample=None) -> dict[str, Series]:
