@@ -89,7 +89,7 @@ def measure(command: list[str], env: dict[str, str] | None = None, cwd: Path = R
 
     The command's own output goes to ``log`` (or is dropped).
     """
-    report = RESULTS / ".time-v.txt"
+    report = RESULTS / f".time-v-{os.getpid()}.txt"  # one per bench process: two benches may run at once
     RESULTS.mkdir(parents=True, exist_ok=True)
     full_env = env if env is not None else dict(os.environ)
     sink = log.open("w") if log else subprocess.DEVNULL
