@@ -84,3 +84,7 @@ class DeclarationError(ValueError):
     """A team's model declaration cannot be used: a bad field in its ``defs.yaml``, a model name two code
     locations declare, a code location in ``workspace.yaml`` that cannot be found. Raised before anything runs.
     """
+
+
+class FigureRenderingFailed(RuntimeError):
+    """The background process drawing a candidate's evidence figures failed; the step draws them itself."""

@@ -10,13 +10,14 @@ from dataclasses import replace
 
 import dagster as dg
 
+from ml_platform.errors import FigureRenderingFailed
 from ml_platform.keys import REGISTRY_TAG
 from ml_platform.rules import figures
 from ml_platform.rules.spec import ModelSpec
 from ml_platform.rules.training import CandidateReport, evaluate, fit_baseline, fit_candidate
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores import lineage
-from ml_platform.stores.figure_files import FigureRenderingFailed, Rendering, render_in_background
+from ml_platform.stores.figure_files import Rendering, render_in_background
 from ml_platform.stores.registry import Store, current_champion, load_version
 from ml_platform.stores.snapshot import load_snapshot
 from ml_platform.stores.tracking import log_candidate, log_figures, run_url

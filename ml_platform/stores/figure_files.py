@@ -19,12 +19,9 @@ import sys
 from pathlib import Path
 
 import ml_platform
+from ml_platform.errors import FigureRenderingFailed
 
 REQUEST = "request.json"
-
-
-class FigureRenderingFailed(RuntimeError):
-    """The background renderer exited with an error (its stderr is the message)."""
 
 
 class Rendering:

@@ -183,7 +183,8 @@ def test_the_background_renderer_gives_the_same_png_bytes_as_rendering_in_proces
 
 
 def test_a_failing_background_renderer_reports_the_drawing_error(tmp_path):
-    from ml_platform.stores.figure_files import FigureRenderingFailed, render_in_background
+    from ml_platform.errors import FigureRenderingFailed
+    from ml_platform.stores.figure_files import render_in_background
 
     broken = CandidateReport(evaluation({}, confusion=((1, 2, 3),)), evaluation({})).as_dict()
 
