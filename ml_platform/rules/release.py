@@ -6,7 +6,10 @@ cohort: the inputs, the prediction, the version, ``cohort`` (``production``, ``c
 ``shadow``), ``request_id``, ``latency_ms`` and ``status`` (``ok`` or ``error``). Over the baking window
 (from the release's start, ``ModelSpec.release.window`` long) this module judges:
 
-- **error rate**: the canary's share of failed requests, at most ``max_error_rate``;
+- **error rate**: the canary's share of requests the server failed (5xx), at most ``max_error_rate``.
+  A request the contract or the limits refused (``http_status`` 4xx) is the client's fault, not the
+  model's: it is counted apart (``client_errors``, shown beside the rate) and left out of both sides of
+  the rate. An error row without ``http_status`` counts as the server's;
 - **p99 latency**: the canary's 99th percentile over production's, at most ``max_p99_ratio``;
 - **prediction shift**: the Jensen-Shannon distance (base 2, so in [0, 1]) between the two cohorts'
   predicted-class distributions, at most ``max_prediction_shift``. Routing is by a hashed key, so both
@@ -51,6 +54,7 @@ if TYPE_CHECKING:
     from ml_platform.rules.spec import Release
 
 COHORT, REQUEST_ID, LATENCY_MS, STATUS = "cohort", "request_id", "latency_ms", "status"
+HTTP_STATUS = "http_status"  # error rows only: the status the request was answered with
 PRODUCTION_COHORT, CANARY_COHORT, SHADOW_COHORT = "production", "canary", "shadow"
 OK, ERROR = "ok", "error"
 ONLINE_COLUMNS = (COHORT, REQUEST_ID, LATENCY_MS, STATUS)
@@ -71,11 +75,17 @@ class CohortSummary:
     cohort: str
     version: str
     requests: int
-    errors: int
-    error_rate: float | None
+    errors: int  # failed by the server (5xx): what the error rate counts
+    error_rate: float | None  # errors / (requests - client_errors)
     p50_ms: float | None
     p99_ms: float | None
     prediction_shares: dict[str, float]
+    client_errors: int = 0  # refused as the client's fault (4xx): shown, never counted against the model
+
+    @property
+    def served(self) -> int:
+        """The requests the model was asked to answer: every one but those refused as the client's fault."""
+        return self.requests - self.client_errors
 
 
 @dataclass(frozen=True)
@@ -98,13 +108,16 @@ class ReleaseJudgment:
         lines = [f"**{self.verdict}**: {self.reason}\n", self.gate.table()]
         lines += [f"- {rule.rule}: {rule.note}" for rule in self.gate.rules if rule.note]
         lines += [f"- not judged: {item}" for item in self.pending]
-        lines.append("\n| cohort | version | requests | errors | p50 ms | p99 ms | predicted shares |")
-        lines.append("|---|---|---|---|---|---|---|")
+        lines.append(
+            "\n| cohort | version | requests | server errors (5xx) | client errors (4xx) | p50 ms | p99 ms "
+            "| predicted shares |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|")
         for c in (self.production, self.canary):
             shares = ", ".join(f"{k}: {v:.3f}" for k, v in c.prediction_shares.items())
             lines.append(
-                f"| {c.cohort} | v{c.version} | {c.requests:,} | {c.errors:,} | {_ms(c.p50_ms)} | {_ms(c.p99_ms)} | "
-                f"{shares} |"
+                f"| {c.cohort} | v{c.version} | {c.requests:,} | {c.errors:,} | {c.client_errors:,} | "
+                f"{_ms(c.p50_ms)} | {_ms(c.p99_ms)} | {shares} |"
             )
         return "\n".join(lines) + f"\n\nwindow {self.started_at} to {self.ends_at}, judged at {self.judged_at}\n"
 
@@ -160,24 +173,36 @@ def window_rows(
 
 
 def summarize(rows: pd.DataFrame, cohort: str, version: str, classes: Sequence[Any]) -> CohortSummary:
-    """Requests, errors, latency percentiles (of answered requests) and predicted-class shares."""
+    """Requests, server and client errors, latency percentiles (of answered requests), predicted-class shares."""
     requests = len(rows)
-    failed = rows[STATUS] != OK if requests else pd.Series(dtype=bool)
-    answered = rows[~failed.to_numpy()] if requests else rows
+    failed = (rows[STATUS] != OK).to_numpy() if requests else np.zeros(0, bool)
+    client = failed & _client_refused(rows)
+    answered = rows[~failed] if requests else rows
     latency = pd.to_numeric(answered[LATENCY_MS], errors="coerce").dropna().to_numpy() if len(answered) else []
     counts = answered[PREDICTION].astype(str).value_counts() if len(answered) else pd.Series(dtype=int)
     total = int(counts.sum())
     shares = {str(c): (float(counts.get(str(c), 0)) / total if total else 0.0) for c in classes}
+    errors, client_errors = int(failed.sum() - client.sum()), int(client.sum())
+    served = requests - client_errors
     return CohortSummary(
         cohort,
         str(version),
         requests,
-        int(failed.sum()) if requests else 0,
-        float(failed.mean()) if requests else None,
+        errors,
+        errors / served if served else None,
         float(np.percentile(latency, 50)) if len(latency) else None,
         float(np.percentile(latency, 99)) if len(latency) else None,
         shares,
+        client_errors,
     )
+
+
+def _client_refused(rows: pd.DataFrame) -> np.ndarray:
+    """Rows answered with a 4xx: refused by the contract or the limits; a row without a status is not."""
+    if HTTP_STATUS not in rows.columns:
+        return np.zeros(len(rows), bool)
+    status = pd.to_numeric(rows[HTTP_STATUS], errors="coerce")
+    return ((status >= 400) & (status < 500)).to_numpy()
 
 
 def prediction_shift(production: CohortSummary, canary: CohortSummary) -> float:
@@ -217,12 +242,15 @@ def _online_rules(production: CohortSummary, canary: CohortSummary, release: Rel
     """The error-rate, p99 and shift rules that the traffic so far allows judging, and what waits for more."""
     rules, pending = [], []
     need = release.min_requests
-    if canary.requests >= need:
+    if canary.served >= need:
         passed = canary.error_rate <= release.max_error_rate
-        note = f"{canary.errors:,} of {canary.requests:,}"
+        note = f"{canary.errors:,} server errors (5xx) of {canary.served:,} requests"
+        if canary.client_errors:
+            note += f"; {canary.client_errors:,} more refused as the client's fault (4xx), not counted"
         rules.append(Rule(ERROR_RULE, canary.error_rate, f"<= {release.max_error_rate:g}", passed, note))
     else:
-        pending.append(f"canary error rate: {canary.requests:,} canary requests, {need:,} needed")
+        besides = f" (and {canary.client_errors:,} refused as the client's fault)" if canary.client_errors else ""
+        pending.append(f"canary error rate: {canary.served:,} canary requests{besides}, {need:,} needed")
     if canary.requests >= need and production.requests >= need and canary.p99_ms is not None:
         base = production.p99_ms or 0.0
         ratio = canary.p99_ms / base if base > 0 else (1.0 if canary.p99_ms <= 0 else float("inf"))

@@ -29,6 +29,7 @@ import pandas as pd
 from ml_platform.rules.release import (  # the column names and values the release gate reads
     CANARY_COHORT,
     COHORT,
+    HTTP_STATUS,
     LATENCY_MS,
     OK,
     PRODUCTION_COHORT,
@@ -38,7 +39,7 @@ from ml_platform.rules.release import (  # the column names and values the relea
 )
 from ml_platform.rules.release import ERROR as FAILED
 
-HTTP_STATUS, ERROR = "http_status", "error"  # error rows only: the status answered and the message
+ERROR = "error"  # error rows only, beside HTTP_STATUS: the message answered
 __all__ = [
     "CANARY_COHORT", "COHORT", "ERROR", "FAILED", "HTTP_STATUS", "LATENCY_MS", "OK", "ONLINE", "OnlineLog",
     "PRODUCTION_COHORT", "REQUEST_ID", "SHADOW_COHORT", "STATUS", "remove_partials", "serving_rows",

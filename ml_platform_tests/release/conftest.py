@@ -31,7 +31,7 @@ from ml_platform.defs.release import release_definitions
 from ml_platform.defs.scoring import load_model, logged_columns
 from ml_platform.keys import CANARY, PREVIOUS_PRODUCTION, PRODUCTION, RELEASE_STARTED_AT_TAG
 from ml_platform.rules.performance import inference_log_frame
-from ml_platform.rules.release import COHORT, LATENCY_MS, REQUEST_ID, STATUS
+from ml_platform.rules.release import COHORT, HTTP_STATUS, LATENCY_MS, REQUEST_ID, STATUS
 from ml_platform.rules.spec import ModelSpec, Release, resolve_ref
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import Ledger
@@ -146,11 +146,19 @@ class Releases:
         )
         return started
 
-    def serve(self, requests: int, seed: int, at: datetime | None = None, canary_errors: int = 0) -> pd.DataFrame:
+    def serve(
+        self,
+        requests: int,
+        seed: int,
+        at: datetime | None = None,
+        canary_errors: int = 0,
+        error_status: int | None = None,
+    ) -> pd.DataFrame:
         """Requests as the server handles them, logged as it does; returns them with their labels, for feedback.
 
         A canary release routes each request by a hash of its id to the canary (its share) or production;
         a shadow release answers every request with production and lets the canary score each one too.
+        ``canary_errors`` of the canary's requests fail, answered ``error_status`` when one is given.
         """
         active = self.active()
         frame = generate(requests, seed=seed)
@@ -173,11 +181,14 @@ class Releases:
                     pd.Timestamp(at or datetime.now(UTC)),
                     seed,
                     canary_errors if cohort != "production" else 0,
+                    error_status,
                 )
             )
         return frame
 
-    def _log(self, rows: pd.DataFrame, cohort: str, version: str, at, seed: int, errors: int) -> pd.DataFrame:
+    def _log(
+        self, rows: pd.DataFrame, cohort: str, version: str, at, seed: int, errors: int, status: int | None
+    ) -> pd.DataFrame:
         predictions = load_model(self.store, self.spec.name, version).predict(rows[list(self.spec.features)])
         log = inference_log_frame(
             rows,
@@ -195,6 +206,8 @@ class Releases:
         failed = np.arange(len(log)) < errors
         log[STATUS] = np.where(failed, "error", "ok")
         log["prediction"] = log["prediction"].astype(object).where(~failed, None)
+        if status is not None:
+            log[HTTP_STATUS] = pd.array([status if fail else None for fail in failed], dtype="Int64")
         return log
 
     def _write(self, log: pd.DataFrame) -> None:

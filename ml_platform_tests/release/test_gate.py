@@ -108,6 +108,21 @@ def test_a_canary_that_fails_requests_is_rolled_back_within_the_window():
     assert judgment.canary.errors == 30 and judgment.production.errors == 0
 
 
+def test_client_errors_are_shown_apart_and_only_server_errors_roll_a_canary_back():
+    production = online_rows(400, cohort="production", version="1", seed=1)
+    refused = online_rows(300, cohort="canary", version="2", seed=2, errors=90).assign(http_status=422)
+    judgment = judge(production, refused, now=START + timedelta(minutes=3))
+    assert judgment.verdict == "wait" and failed(judgment) == []
+    assert (judgment.canary.errors, judgment.canary.client_errors, judgment.canary.error_rate) == (0, 90, 0.0)
+    assert judgment.scores()["canary"]["client_errors"] == 90
+    assert "| canary | v2 | 300 | 0 | 90 |" in judgment.table()
+
+    failing = online_rows(300, cohort="canary", version="2", seed=2, errors=90).assign(http_status=503)
+    judgment = judge(production, failing, now=START + timedelta(minutes=3))
+    assert judgment.verdict == "rollback" and failed(judgment) == ["canary error rate"]
+    assert (judgment.canary.errors, judgment.canary.client_errors) == (90, 0)
+
+
 def test_a_slow_canary_is_rolled_back_on_its_p99_ratio():
     production = online_rows(400, cohort="production", version="1", seed=1, latency=10.0)
     canary = online_rows(300, cohort="canary", version="2", seed=2, latency=30.0)

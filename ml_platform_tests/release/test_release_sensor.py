@@ -102,6 +102,25 @@ def test_a_good_canary_waits_for_its_window_then_is_promoted(releases):
     }
 
 
+@pytest.mark.parametrize(("status", "rolled_back"), [(422, False), (500, True)])
+def test_only_server_errors_count_against_a_canary_and_client_errors_stay_visible(releases, status, rolled_back):
+    """About 40 % of the canary's requests fail: bad clients' payloads (4xx) do not roll it back, 5xx do."""
+    first_release(releases)
+    start_release(releases.store, releases.spec, releases.good, None, False, "test")
+    started = releases.backdate(minutes=11)  # the window has elapsed: the gate decides on this tick
+    releases.serve(600, seed=23, at=started + timedelta(minutes=1), canary_errors=120, error_status=status)
+    deployment = observations(releases.tick())["deployment"]
+    canary = releases.ledger.latest(releases.spec.name, ["promoted", "rolled-back"]).scores["canary"]
+    if rolled_back:
+        assert deployment["verdict"] == "rollback" and "canary error rate observed" in deployment["reason"]
+        assert releases.alias("production") == "1" and (canary["errors"], canary["client_errors"]) == (120, 0)
+    else:
+        assert deployment["verdict"] == "promote" and releases.alias("production") == releases.good
+        assert "| canary error rate | 0.0000 | <= 0.01 | yes |" in deployment["gate"]
+        assert "120 more refused as the client's fault (4xx), not counted" in deployment["gate"]
+        assert (canary["errors"], canary["client_errors"]) == (0, 120)
+
+
 def test_a_release_is_decided_once_whoever_decides_first(releases):
     first_release(releases)
     move = start_release(releases.store, releases.spec, releases.good, None, True, "test")
