@@ -2,7 +2,8 @@
 
 - **Scoring**: each file landing in ``<home>/scoring/<model>/`` (CSV or Parquet, the raw contract
   without the label) becomes a partition of ``<model>/batch_predictions`` -- the scoring sensor adds it
-  and requests its run -- and is predicted by the version ``champion`` points at when the run starts.
+  and requests its run -- and is predicted by the version ``spec.release.deployed_alias`` (``production``
+  or ``champion``) points at when the run starts.
   The partition is the file name, so the UI lists the batches a user dropped in.
 - **The inference log**: every scored batch is kept as
   ``<home>/inference/<model>/<batch sha256[:16]>-v<version>.parquet``: the logged inputs, the
@@ -11,11 +12,13 @@
   never overwritten: scoring the same bytes with the same version again reuses it (and says so).
 - **The performance sensor** (when the spec sets ``monitoring.performance_tolerance``): when outcomes
   land in ``<home>/feedback/<model>/`` (the key and the label), it joins them with the inference log
-  and judges the champion's live metric per event-time window (``ml_platform.rules.performance``).
+  and judges the live metric of the version that served them -- the deployed alias's -- per event-time
+  window (``ml_platform.rules.performance``).
   Every evaluation is recorded in the decision ledger and observed on ``<model>/decisions``: ``no-op``
   (no drop), ``no-decision`` (too few labelled rows, or a broken feedback file, named), or an ``alert``
   followed by a ``retrain`` request (unless a run is in progress or the cool-down holds) and, where the
-  spec allows it and the previous champion did measurably better on the same rows, a ``rolled-back``.
+  spec allows it and the alias's previous holder (``previous-production`` or ``previous-champion``) did
+  measurably better on the same rows, a ``rolled-back`` of that alias alone, named in the record.
   Its cursor holds the feedback files judged, so a file is judged once.
 
 ``batch_predictions`` lives in its own group, ``<model>_serving``: the model's lifecycle job and the
@@ -35,7 +38,16 @@ from ml_platform.defs.decisions import record, step_recorder
 from ml_platform.defs.gating import INFRASTRUCTURE_RETRY, evidence_failures
 from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.defs.triggers import Watched, hold_back, model_sensor, run_request
-from ml_platform.keys import BATCH_PREDICTIONS, MODEL_TAG, PREVIOUS_CHAMPION, REGISTRY_TAG, RUN_TAG, ModelKeys
+from ml_platform.keys import (
+    BATCH_PREDICTIONS,
+    MODEL_TAG,
+    PREVIOUS_CHAMPION,
+    PREVIOUS_PRODUCTION,
+    PRODUCTION,
+    REGISTRY_TAG,
+    RUN_TAG,
+    ModelKeys,
+)
 from ml_platform.rules.spec import ModelSpec, resolve_ref
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import Decision
@@ -107,9 +119,9 @@ def validate_batch(spec: ModelSpec, frame, source: str):
 
 
 def score_batch(spec: ModelSpec, paths: PlatformPaths, store, batch_file: str, record=None) -> dict:
-    """Predict one scoring batch with the champion and write its inference log; what happened, as metadata.
+    """Predict one scoring batch with the deployed version and write its inference log; what happened, as metadata.
 
-    The champion is the one ``stores.recovery.followable_champion`` allows after reconciling the registry
+    The version is the one ``stores.recovery.followable_version`` allows after reconciling the registry
     with the ledger (``record`` records what that finds): one moved outside the platform is refused
     unless the spec accepts such moves.
     """
@@ -249,7 +261,7 @@ def judge_performance(
     spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick of the performance sensor (see the module docstring)."""
-    from ml_platform.stores.registry import current_champion
+    from ml_platform.stores.release import deployed_version
     from ml_platform.stores.snapshot import list_landing_files
 
     folder = paths.feedback(spec.name)
@@ -263,10 +275,11 @@ def judge_performance(
             skip_reason=dg.SkipReason(f"no new feedback in {folder} since the last judgment"),
             cursor=json.dumps({"judged": sorted(judged), "refused": sorted(refused)}),
         )
-    champion = current_champion(store, spec.name)
+    alias = spec.release.deployed_alias  # what scored the logged predictions: the version judged, and rolled back
+    champion = deployed_version(store, spec)
     if champion is None:
         return dg.SkipReason(
-            f"feedback waits in {folder}: {spec.name!r} has no champion whose predictions it could judge"
+            f"feedback waits in {folder}: {spec.name!r} has no {alias} whose predictions it could judge"
         )
 
     log = read_inference_log(paths, spec)
@@ -281,6 +294,7 @@ def judge_performance(
         )
     evidence = {
         "feedback_files": good_new,
+        "alias": alias,
         "champion_version": champion.version,
         "inference_logs": sorted(set(log["batch_file"])) if not log.empty else [],
         "window_on": time_column(spec),
@@ -308,9 +322,7 @@ def judge_performance(
             cursor=cursor_after,
         )
     metric = spec.policy.comparison_metric
-    reason = (
-        f"the champion's live {metric} dropped (alert #{alert.id}): a candidate on the latest data; {report.reason}"
-    )
+    reason = f"the {alias}'s live {metric} dropped (alert #{alert.id}): a candidate on the latest data; {report.reason}"
     decision, event = record(
         paths, Decision(spec.name, "retrain", "performance", reason, scores, {**evidence, "alert_id": alert.id})
     )
@@ -410,16 +422,20 @@ def _judge_live(spec: ModelSpec, champion, log, outcomes: dict, new_keys: set):
 
 
 def _alert(spec: ModelSpec, paths: PlatformPaths, store, champion: str, joined, report, scores: dict, evidence: dict):
-    """Record the drop as an ``alert`` and, where the spec allows it, roll back to the previous champion when
-    it did measurably better on the same rows; the alert and the events of both records.
+    """Record the drop as an ``alert`` and, where the spec allows it, roll the deployed alias back to its
+    ``previous-*`` when that version did measurably better on the same rows; the alert and the events of both
+    records.
 
-    The comparison with the previous champion joins ``scores``, which the ``retrain`` record that follows
-    the alert carries too.
+    The version judged is the deployed alias's (``champion``, here, whichever alias that is); the
+    comparison joins ``scores`` (as ``previous_champion`` or ``previous_production``), which the
+    ``retrain`` record that follows the alert carries too.
     """
     comparison = None
     if spec.monitoring.rollback_on_drop:
         comparison = _compare_with_previous(spec, store, champion, joined, report)
-        scores["previous_champion"] = comparison if isinstance(comparison, str) else asdict(comparison)
+        scores[_previous_alias(spec).replace("-", "_")] = (
+            comparison if isinstance(comparison, str) else asdict(comparison)
+        )
     alert, event = record(
         paths, Decision(spec.name, "alert", "performance", report.reason, scores, evidence, version=champion)
     )
@@ -429,17 +445,14 @@ def _alert(spec: ModelSpec, paths: PlatformPaths, store, champion: str, joined, 
     return alert, events
 
 
-def _previous_champion(store, model: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(store.client().get_model_version_by_alias(model, PREVIOUS_CHAMPION).version)
-    except MlflowException:
-        return None
+def _previous_alias(spec: ModelSpec) -> str:
+    """Where the deployed alias's last holder is kept for rollback: ``previous-champion`` or ``previous-production``."""
+    return PREVIOUS_PRODUCTION if spec.release.deployed_alias == PRODUCTION else PREVIOUS_CHAMPION
 
 
 def _compare_with_previous(spec: ModelSpec, store, champion: str, joined, report):
-    """The previous champion re-scored on the logged inputs of the windows that dropped, against the champion."""
+    """The deployed alias's previous holder re-scored on the logged inputs of the windows that dropped, against
+    the version that served them."""
     from ml_platform.rules.performance import (
         MODEL_VERSION,
         OUTCOME,
@@ -447,10 +460,11 @@ def _compare_with_previous(spec: ModelSpec, store, champion: str, joined, report
         compare_on_same_rows,
         window_starts,
     )
+    from ml_platform.stores.release import alias_version
 
-    previous = _previous_champion(store, spec.name)
+    previous = alias_version(store, spec.name, _previous_alias(spec))
     if previous is None or previous == champion:
-        return "no previous-champion to roll back to"
+        return f"no {_previous_alias(spec)} to roll back to"
     mine = joined[joined[MODEL_VERSION].astype(str) == champion]
     starts = window_starts(mine[time_column(spec)], spec.monitoring.performance_window)
     dropped = {w.start for w in report.dropped_windows}
@@ -469,39 +483,38 @@ def _compare_with_previous(spec: ModelSpec, store, champion: str, joined, report
 
 
 def _roll_back(spec: ModelSpec, paths: PlatformPaths, store, champion: str, comparison, alert) -> dg.AssetObservation:
-    """Move ``champion`` back to the version that did better, and record it.
+    """Move the alias judged (``spec.release.deployed_alias``) back to the version that did better, and record it.
 
-    The registry may refuse (the previous version's gates did not all pass, or an alias moved
-    meanwhile): that refusal is recorded, not raised, so the sensor's cursor still advances and the
-    alert is not raised again on the next tick.
+    Only that alias moves: a drop of ``production`` never moves ``champion``, nor the reverse. The
+    registry may refuse (the previous version's gates did not all pass, or an alias moved meanwhile):
+    that refusal is recorded, not raised, so the sensor's cursor still advances and the alert is not
+    raised again on the next tick.
     """
     from ml_platform.errors import PromotionBlocked
     from ml_platform.stores.registry import rollback
+    from ml_platform.stores.release import rollback_production
 
-    reason = f"live performance dropped (alert #{alert.id}); {comparison.reason}"
+    alias, previous = spec.release.deployed_alias, _previous_alias(spec)
+    reason = f"live performance of {alias} dropped (alert #{alert.id}); {comparison.reason}"
     events = []
 
     def record_move(move) -> None:  # under the registry lock: no reconciliation sees the move unrecorded
-        _, event = record(
-            paths,
-            Decision(
-                spec.name,
-                "rolled-back",
-                "performance",
-                f"{reason} (from v{move.replaced} to v{move.version})",
-                {"comparison": asdict(comparison)},
-                {"rolled_back_from": move.replaced, "restored": move.version, "alert_id": alert.id},
-                version=move.version,
-                actor=ACTOR,
-            ),
-        )
-        events.append(event)
+        evidence = {"alias": alias, "rolled_back_from": move.replaced, "restored": move.version, "alert_id": alert.id}
+        if alias == PRODUCTION:
+            evidence["moves"] = {alias: [move.replaced, move.version], previous: [move.version, move.replaced]}
+        decision = Decision(spec.name, "rolled-back", "performance", f"{reason} ({alias} from v{move.replaced} to "
+                            f"v{move.version})", {"comparison": asdict(comparison)}, evidence, version=move.version,
+                            actor=ACTOR)  # fmt: skip
+        events.append(record(paths, decision)[1])
 
     try:
-        rollback(store, spec.name, ACTOR, reason, to=comparison.previous_version, on_moved=record_move)
+        if alias == PRODUCTION:
+            rollback_production(store, spec.name, ACTOR, reason, on_moved=record_move)
+        else:
+            rollback(store, spec.name, ACTOR, reason, to=comparison.previous_version, on_moved=record_move)
     except (PromotionBlocked, LookupError) as error:
-        refusal = f"no rollback to v{comparison.previous_version}, the registry refused: {error}"
-        evidence = {"alert_id": alert.id, "champion_version": champion}
+        refusal = f"no rollback of {alias} to v{comparison.previous_version}, the registry refused: {error}"
+        evidence = {"alert_id": alert.id, "alias": alias, "champion_version": champion}
         _, event = record(paths, Decision(spec.name, "no-decision", "performance", refusal, {}, evidence))
         return event
     return events[0]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +43,7 @@ from ml_platform.keys import (
     RELEASE_STARTED_AT_TAG,
     STAGING,
 )
-from ml_platform.stores.registry import Champion, Store, _model_version, _tag_value, gate_problems
+from ml_platform.stores.registry import AliasMove, Champion, Store, _model_version, _tag_value, gate_problems
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -224,6 +224,43 @@ def conclude_release(store: Store, model: str, release_id: str, outcome: Outcome
         client.delete_registered_model_alias(model, CANARY)
     note = f"canary v{version} rolled back; production stays " + (f"v{production}" if production else "unset")
     return ReleaseMove(model, version, "rolled-back", note, release_id, {CANARY: [version, None]})
+
+
+def rollback_production(
+    store: Store, model: str, actor: str, reason: str, on_moved: Callable[[AliasMove], None] | None = None
+) -> AliasMove:
+    """Move ``production`` back to ``previous-production``, which takes the version rolled back from.
+
+    What the performance monitor does when the version users are served dropped and the one it
+    replaced did measurably better. The target is tagged ``production_at`` like every version the
+    platform puts in production; ``on_moved`` records the move under the lock, as in ``registry.rollback``.
+
+    Raises:
+        LookupError: there is no production or no previous-production.
+        PromotionBlocked: the previous version's gates did not all pass, or it is production already.
+    """
+    client = store.client()
+    with store.lock(model):
+        current, to = alias_version(store, model, PRODUCTION), alias_version(store, model, PREVIOUS_PRODUCTION)
+        if current is None or to is None:
+            raise LookupError(f"rollback {model!r} {PRODUCTION}: there is no {PRODUCTION} or no {PREVIOUS_PRODUCTION}")
+        if to == current:
+            raise PromotionBlocked(f"rollback {model!r}: v{to} is already {PRODUCTION}")
+        problems = gate_problems(dict(_model_version(client, model, to).tags))
+        if problems:
+            raise PromotionBlocked(f"rollback {model!r} {PRODUCTION} to v{to}: refused, its gates did not all pass: "
+                                   + "; ".join(problems))  # fmt: skip
+        now = _now()
+        _tag(client, model, current, {"rolled_back_at": now, "rolled_back_by": actor, "rollback_reason": reason})
+        _tag(client, model, to, {"production_at": now, "production_restored_at": now})
+        client.set_registered_model_alias(model, PREVIOUS_PRODUCTION, current)
+        client.set_registered_model_alias(model, PRODUCTION, to)
+        _read_back(store, model, PRODUCTION, to)
+        move = AliasMove(model, to, current, f"version {to} is {PRODUCTION} again (rolled back from version "
+                                              f"{current} by {actor}: {reason})")  # fmt: skip
+        if on_moved is not None:
+            on_moved(move)
+    return move
 
 
 def _tag(client, model: str, version: str, values: dict[str, Any]) -> None:

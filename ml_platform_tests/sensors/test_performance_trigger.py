@@ -18,6 +18,7 @@ from ml_platform.keys import ModelKeys
 from ml_platform.rules.spec import Release
 from ml_platform.stores.ledger import Ledger
 from ml_platform.stores.registry import current_champion
+from ml_platform.stores.release import alias_holders, conclude_release, start_release
 from ml_platform.stores.snapshot import file_sha256
 from ml_platform_tests.harness import Platform, declare_only, failure_messages
 from ml_platform_tests.sensors.conftest import FAST
@@ -239,22 +240,30 @@ def test_broken_feedback_is_a_no_decision_naming_the_asset_the_contract_and_what
     assert later.skip_message.startswith("no-op: no drop") and len(live.ledger.query(live.spec.name)) == 3
 
 
-def test_a_drop_rolls_back_to_a_previous_champion_that_did_measurably_better(make_platform, monkeypatch, capsys):
-    """v2 learned a market that did not last; the outcomes look like v1's world again, and v1 comes back."""
+@pytest.mark.parametrize("deployed", ["champion", "production"])
+def test_a_drop_rolls_back_the_deployed_alias_to_its_previous_version_that_did_better(
+    make_platform, monkeypatch, capsys, deployed
+):
+    """v2 learned a market that did not last; the outcomes look like v1's world again, and v1 comes back to the
+    alias that served v2's predictions -- that alias only."""
     monitoring = {**PERFORMANCE, "rollback_on_drop": True, "rollback_margin": 0.02}
     platform = make_platform(params=FAST)
-    platform.spec = platform.spec.model_copy(  # the monitor judges, and the batches are scored by, the champion
+    platform.spec = platform.spec.model_copy(  # the monitor judges, and the batches are scored by, the deployed alias
         update={
             "monitoring": platform.spec.monitoring.model_copy(update=monitoring),
-            "release": Release(deployed_alias="champion"),
+            "release": Release(deployed_alias=deployed),
         }
     )
-    model = platform.spec.name
+    model, store = platform.spec.name, platform.store
     platform.land(generate(2500, seed=1), "week-1.csv")
     assert (result := platform.materialize()).success, failure_messages(result)
     platform.land(generate(2500, seed=2, shifted_outcomes=True), "week-2.csv")
     assert (result := platform.materialize()).success, failure_messages(result)
-    assert current_champion(platform.store, model).version == "2"
+    assert current_champion(store, model).version == "2"
+    if deployed == "production":  # released as `ml-platform release` does: v1 first, then v2 promoted over it
+        start_release(store, platform.spec, "1", None, False, "test")
+        move = start_release(store, platform.spec, "2", None, False, "test")
+        conclude_release(store, model, move.release_id, "promote", "the gate held")
     live = Live(platform)
 
     metadata, _ = live.land_and_score(1000, seed=25)
@@ -262,28 +271,36 @@ def test_a_drop_rolls_back_to_a_previous_champion_that_did_measurably_better(mak
     live.drop(live.paths.feedback(model), sessions(1000, seed=25)[["session_id", "converted"]], "outcomes.csv")
     tick = live.tick("performance_sensor")
 
-    assert current_champion(platform.store, model).version == "1"
+    holders = alias_holders(store, model)
+    if deployed == "champion":
+        assert (holders["champion"], holders["previous-champion"], holders["production"]) == ("1", "2", None)
+    else:  # production rolled back; champion, which served nothing, untouched
+        assert (holders["production"], holders["previous-production"]) == ("1", "2")
+        assert (holders["champion"], holders["previous-champion"]) == ("2", "1")
     (request,) = tick.run_requests
     assert request.tags["ml_platform/champion"] == "2"
     records = live.ledger.query(model)
     assert [r.decision for r in records] == ["promoted", "promoted", "alert", "rolled-back", "retrain"]
     alert, rolled_back = records[2], records[3]
-    comparison = alert.scores["previous_champion"]
+    comparison = alert.scores[f"previous_{deployed}"]
     assert comparison["better"] and comparison["previous"] - comparison["champion"] >= 0.02 and comparison["low"] > 0
     assert (rolled_back.version, rolled_back.actor, rolled_back.trigger) == ("1", "performance-trigger", "performance")
-    assert rolled_back.evidence == {"rolled_back_from": "2", "restored": "1", "alert_id": alert.id}
+    assert rolled_back.evidence["alias"] == deployed and alert.evidence["alias"] == deployed
+    assert (rolled_back.evidence["rolled_back_from"], rolled_back.evidence["restored"]) == ("2", "1")
+    assert f"{deployed} from v2 to v1" in rolled_back.reason
     assert "previous champion v1 measurably better than champion v2 on the same 1,000 labelled rows" in (
         rolled_back.reason
     )
     assert [e["decision"] for e in observed(tick)] == ["alert", "rolled-back", "retrain"]
     declare_only(monkeypatch, platform.spec)  # the CLI finds the test's model by name
-    for variable, value in (("TRACKING", platform.store.tracking_uri), ("REGISTRY", platform.store.registry_uri)):
+    for variable, value in (("TRACKING", store.tracking_uri), ("REGISTRY", store.registry_uri)):
         monkeypatch.setenv(f"MLFLOW_{variable}_URI", value)
     assert main(["history", model]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"{model}: champion now v1")
     assert [line.split()[1:3] for line in lines[1:]] == [["promoted", "v1"], ["promoted", "v2"], ["rolled-back", "v1"]]
     assert "[performance by performance-trigger]" in lines[3]
+    moved = {"champion": "champion v2->v1", "production": "production v2->v1"}[deployed]
+    assert moved in lines[3]
 
 
 def test_the_drift_sensor_judges_scoring_batches_when_the_spec_says_so_and_shows_histograms(live):
