@@ -92,7 +92,6 @@ def _prepare(home: Path) -> None:
     import mlflow.sklearn
     from growth.conversion.spec import SPEC as CONVERSION
 
-    from ml_platform.keys import PRODUCTION
     from ml_platform.settings import PlatformPaths
     from ml_platform.stores.registry import Store, current_champion, load_version, register_candidate
 
@@ -109,7 +108,19 @@ def _prepare(home: Path) -> None:
         )
     register_candidate(store, MODEL, run.info.run_id, info.model_uri, "bench-second-version", champion.version,
                        {"ml_platform.bench": "second version"}, promote=False)  # fmt: skip
-    store.client().set_registered_model_alias(MODEL, PRODUCTION, champion.version)
+    _put_in_production(store.client(), champion.version)
+
+
+def _put_in_production(client, version: str) -> None:
+    """Move ``production`` as a release does: the server follows only a version tagged ``production_at`` (or
+    one its home's ledger names), never a hand move (``stores.recovery.manual_move``)."""
+    from datetime import UTC, datetime
+
+    from ml_platform.keys import PRODUCTION, REGISTRY_TAG
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    client.set_model_version_tag(MODEL, version, f"{REGISTRY_TAG}production_at", now)
+    client.set_registered_model_alias(MODEL, PRODUCTION, version)
 
 
 def _payloads(home: Path) -> tuple[bytes, bytes]:
@@ -194,7 +205,6 @@ def _parse_wrk(text: str, connections: int, seconds: int) -> Load:
 
 def _move_aliases(home: Path, ready_url: str, moves: int, done: list[str]) -> None:
     """Move ``production`` back and forth ``moves`` times, each time until the server reports the new version."""
-    from ml_platform.keys import PRODUCTION
     from ml_platform.settings import PlatformPaths
     from ml_platform.stores.registry import Store
 
@@ -203,13 +213,13 @@ def _move_aliases(home: Path, ready_url: str, moves: int, done: list[str]) -> No
     versions = sorted(v.version for v in client.search_model_versions(f"name = '{MODEL}'"))[:2]
     for move in range(moves):
         target = versions[(move + 1) % 2]
-        client.set_registered_model_alias(MODEL, PRODUCTION, target)
+        _put_in_production(client, target)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and _ready(ready_url)["models"][MODEL]["serving"] != str(target):
             time.sleep(0.1)
         done.append(str(target))
         time.sleep(1.0)
-    client.set_registered_model_alias(MODEL, PRODUCTION, versions[0])
+    _put_in_production(client, versions[0])
 
 
 def _ready(url: str) -> dict:

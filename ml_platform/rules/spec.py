@@ -206,11 +206,12 @@ class Release(_Frozen):
         metric_tolerance: how far the canary's live metric may fall below production's on the same
             labelled rows (paired bootstrap, as the performance monitor) before it is rolled back.
         min_feedback_rows: labelled rows needed before the live metric is judged.
-        accept_manual_alias_moves: whether what follows ``champion`` (batch scoring, and serving with
-            ``deployed_alias: champion``) follows it when someone moved it outside the platform (by
-            hand in the registry). Such a move is recorded either way (``unrecorded-move``); by default
-            it is refused until a person confirms it (``ml-platform approve``) or moves it back
-            (``ml-platform rollback``).
+        accept_manual_alias_moves: whether batch scoring and the online server follow the deployed
+            alias when someone moved it outside the platform (by hand in the registry). A hand move of
+            ``champion`` is recorded either way (``unrecorded-move``); by default it is refused until a
+            person confirms it (``ml-platform approve``) or moves it back (``ml-platform rollback``).
+            A hand move of ``production`` is refused until it is moved back where the last release put
+            it (``stores.recovery.manual_move``).
     """
 
     deployed_alias: Literal["production", "champion"] = "production"

@@ -246,6 +246,7 @@ def build_app(specs, store, paths, limits: ServerLimits | None = None, **policy_
                 paths.inference(spec.name), flush_rows=limits.log_flush_rows, flush_seconds=limits.log_flush_seconds
             ),
             executor,
+            paths,
         )
         for spec in specs
     }

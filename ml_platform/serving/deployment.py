@@ -10,6 +10,10 @@ the new one, never a half-loaded model. The version swapped out finishes the req
 
 A version that fails verification is refused by name and never retried (its files will not change
 back by themselves); the version serving before it keeps serving and ``/ready`` reports the refusal.
+A deployed alias moved outside the platform is not followed either -- the rule batch scoring applies
+(``stores.recovery.manual_move``), read again at every poll, so the server follows the alias as soon
+as the move is confirmed or undone; until then what served keeps serving (or, with nothing verified
+loaded, ``/ready`` stays false for the model) and ``/ready`` names the move as the reason.
 A registry that does not answer is retried at the next poll, and what serves keeps serving.
 """
 
@@ -87,19 +91,25 @@ class Targets:
     canary: str | None
     canary_percent: float
     mode: str
+    held: str | None = None  # why ``production`` (the deployed alias's version) is not followed: moved by hand
 
 
 class ModelDeployment:
     """One model's served versions, its contract, its online log, and the poller that follows its aliases."""
 
-    def __init__(self, spec, store, policy: Release, log: online.OnlineLog, executor: Executor | None = None):
+    def __init__(
+        self, spec, store, policy: Release, log: online.OnlineLog, executor: Executor | None = None, paths=None
+    ):
+        """``paths``: the platform home whose ledger says which alias moves the platform made (optional)."""
         self.spec, self.store, self.policy, self.log, self.executor = spec, store, policy, log, executor
+        self.paths = paths
         self.contract = ScoringContract(spec)
         self.features = list(spec.features)
         self.logged_columns = [c for c in spec.required_columns if c != spec.label]  # as defs.scoring logs them
         self.routing = Routing()
         self.targets: Targets | None = None
         self.refused: dict[str, str] = {}
+        self.held: dict[str, str] = {}  # the deployed alias's version not followed (moved by hand), and why
         self.problem: str | None = "the registry has not been read yet"
         self.arriving = 0  # requests being read, whose rows may join the next batch
         self._pipelines: OrderedDict[str, Any] = OrderedDict()
@@ -128,8 +138,10 @@ class ModelDeployment:
         """One poll: read the aliases, load and verify what is new, swap it in."""
         targets = await asyncio.to_thread(self._read_targets)
         self.targets = targets
+        self._hold(targets)
         current = self.routing
-        production = await self._served(targets.production, current) if targets.production else None
+        follow = targets.production if not targets.held else None
+        production = await self._served(follow, current) if follow else None
         canary = None
         if targets.canary and targets.canary != targets.production:
             canary = await self._served(targets.canary, current)
@@ -139,7 +151,7 @@ class ModelDeployment:
             self.routing = routing  # the swap: one reference assignment
             self._retire(current, routing)
             LOGGER.info("model %s: serving %s", self.name, self.describe(routing))
-        self.problem = (
+        self.problem = targets.held or (
             None
             if targets.production
             else (
@@ -147,6 +159,13 @@ class ModelDeployment:
                 f"(`ml-platform release {self.name} start`), or set release.deployed_alias to 'champion'"
             )
         )
+
+    def _hold(self, targets: Targets) -> None:
+        """Remember (and log, once per move) a deployed version not followed because it was moved by hand."""
+        held = {targets.production: targets.held} if targets.production and targets.held else {}
+        if held and held != self.held:
+            LOGGER.error("model %s: version %s not followed: %s", self.name, targets.production, targets.held)
+        self.held = held
 
     def _read_targets(self) -> Targets:
         from mlflow.exceptions import MlflowException
@@ -165,7 +184,18 @@ class ModelDeployment:
             tags = dict(client.get_model_version(self.name, str(canary)).tags or {})
             percent = _percent(tags.get(CANARY_PERCENT_TAG), self.policy.canary_percent)
             mode = "shadow" if tags.get(RELEASE_MODE_TAG) == "shadow" else "canary"
-        return Targets(_text(production), _text(canary), percent, mode)
+        held = self._moved_by_hand(client, _text(production))
+        return Targets(_text(production), _text(canary), percent, mode, held)
+
+    def _moved_by_hand(self, client, version: str | None) -> str | None:
+        """Why ``version``, the deployed alias's, must not be followed (batch scoring's rule), or ``None``."""
+        from ml_platform.stores.recovery import manual_move
+        from ml_platform.stores.registry import Champion
+
+        if version is None:
+            return None
+        found = client.get_model_version(self.name, version)
+        return manual_move(self.paths, self.name, self.policy, Champion(version, found.run_id, dict(found.tags or {})))
 
     async def _served(self, version: str, current: Routing) -> Served | None:
         for served in (current.production, current.canary):
@@ -337,7 +367,7 @@ class ModelDeployment:
             }
             if canary_target
             else None,
-            "refused": {v: why for v, why in self.refused.items() if v in (target, canary_target)},
+            "refused": {v: why for v, why in (self.refused | self.held).items() if v in (target, canary_target)},
             "problem": self.problem,
         }
 

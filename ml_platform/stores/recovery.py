@@ -15,7 +15,14 @@ Two things can make them disagree, and ``reconcile`` repairs or records both:
    once as an ``unrecorded-move`` naming the alias, both versions and when it was noticed; and what
    follows ``champion`` refuses such a champion (``followable_version``) unless the spec says
    ``release.accept_manual_alias_moves``, or a person confirms the move (``confirm_move``) or moves it
-   back. ``production`` moves only through releases and is not reconciled here.
+   back. ``production`` moves only through releases (and the performance monitor's rollback): a
+   ``production`` that is not where the ledger's latest production move put it (where the ledger has
+   none, a holder without the ``production_at`` tag those moves write) was moved by hand too, and
+   what follows ``production`` refuses it (``manual_move``); that is not recorded in the ledger, so
+   moving it back by hand is enough to undo it.
+
+``manual_move`` only reads (the registry, and the ledger where the home has one): the online server,
+which may run where the home is read-only, applies the same rule as batch scoring without recording.
 
 ``reconcile`` is cheap when nothing is wrong (one registry query for pending intents, one alias
 lookup, one ledger query), so it runs at the start of every registry step, of every batch scoring,
@@ -25,11 +32,12 @@ fault-injection campaign can call it after each run to check that the two agree.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ml_platform.errors import PromotionBlocked
-from ml_platform.keys import CHAMPION, REGISTRY_TAG
+from ml_platform.keys import CHAMPION, PRODUCTION, REGISTRY_TAG
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import CHAMPION_CHANGES, Decision, Ledger
 from ml_platform.stores.registry import (
@@ -46,6 +54,8 @@ from ml_platform.stores.registry import (
 from ml_platform.stores.release import alias_moves, deployed_version
 
 UNRECORDED_MOVE = "unrecorded-move"
+# the tags a version carries when the platform moved the alias onto it: the witness where the ledger has no move
+WITNESS_TAGS = {CHAMPION: ("promoted_at", "approved_at", "restored_at"), PRODUCTION: ("production_at",)}
 
 
 @dataclass(frozen=True)
@@ -118,26 +128,94 @@ def reconcile(store: Store, paths: PlatformPaths, model: str, record: Recorder |
 
 def last_champion_move(ledger: Ledger, model: str) -> Decision | None:
     """The ledger's latest record that moved ``champion`` (a release's ``promoted`` moves ``production``)."""
-    for record in reversed(ledger.query(model, CHAMPION_CHANGES)):
-        if CHAMPION in alias_moves(record):
+    return last_alias_move(ledger.query(model, CHAMPION_CHANGES), CHAMPION)
+
+
+def last_alias_move(records: Iterable[Decision], alias: str) -> Decision | None:
+    """The latest of ``records`` (in ledger order) that moved ``alias``."""
+    for record in reversed(list(records)):
+        if alias in alias_moves(record):
             return record
     return None
+
+
+def manual_move(paths: PlatformPaths | None, model: str, release, holder: Champion | None) -> str | None:
+    """Why ``release.deployed_alias``'s ``holder`` must not be followed (moved outside the platform), or ``None``.
+
+    ``release`` is the model's ``ModelSpec.release`` (as the server resolved it). Reads only: the ledger
+    of ``paths``' home where there is one (a server on Kubernetes has none; the registry's tags witness
+    then), and never records. ``None`` where the spec accepts such moves, or where nothing holds the alias.
+    """
+    alias = release.deployed_alias
+    if holder is None or release.accept_manual_alias_moves or alias not in WITNESS_TAGS:
+        return None
+    ledger = Ledger.for_home(paths.home) if paths is not None else None
+    records = ledger.query(model, CHAMPION_CHANGES) if ledger is not None and ledger.path.exists() else []
+    last = last_alias_move(records, alias)
+    if last is not None and last.decision == UNRECORDED_MOVE and last.version == holder.version:
+        return f"{last.reason} (ledger #{last.id}). " + _ways_out(model, alias, last.evidence.get("from_version"))
+    if not _disagree(holder, last, alias) or _record_in_flight(holder, last, alias):
+        return None
+    if last is None:
+        witness = " or ".join(f"{REGISTRY_TAG}{tag}" for tag in WITNESS_TAGS[alias])
+        found = f"the ledger records no {alias} move and v{holder.version} carries no {witness} tag"
+        return f"'{alias}' points at v{holder.version}, put there outside the platform: {found}. " + _ways_out(
+            model, alias, None
+        )
+    expected = alias_moves(last)[alias][1]
+    found = f"the ledger's last {alias} change (#{last.id}, {last.decision} at {last.recorded_at}) names v{expected}"
+    return f"'{alias}' points at v{holder.version}, put there outside the platform: {found}. " + _ways_out(
+        model, alias, expected
+    )
+
+
+def _record_in_flight(holder: Champion, last: Decision | None, alias: str) -> bool:
+    """Whether a release put ``holder`` in production after the ledger's last production change.
+
+    Release commands move ``production`` under the registry lock and record the move just after it,
+    having tagged the version ``production_at`` first: a holder tagged no earlier than the last record
+    (compared to the second, the tag's precision) is such a move whose record is on its way.
+    """
+    if alias != PRODUCTION or last is None:
+        return False
+    try:
+        tagged = datetime.fromisoformat(holder.tags[f"{REGISTRY_TAG}production_at"])
+        recorded = datetime.fromisoformat(last.recorded_at).replace(microsecond=0)
+    except (KeyError, TypeError, ValueError):
+        return False
+    return tagged >= recorded
+
+
+def _ways_out(model: str, alias: str, back_to: str | None) -> str:
+    accept = "or set release.accept_manual_alias_moves: true in the spec"
+    if alias == CHAMPION:
+        return (
+            f"Move it back (`ml-platform rollback {model}" + (f" --to {back_to}`" if back_to else "`")
+            + f"), confirm it after reading its evidence (`ml-platform approve {model} <version>`), {accept}."
+        )  # fmt: skip
+    where = f"v{back_to}" if back_to and back_to != "none" else "the version last released"
+    return f"Move {alias} back to {where}, release a version through `ml-platform release {model} start`, {accept}."
 
 
 def followable_version(store: Store, paths: PlatformPaths, spec, asset: str, record: Recorder | None = None):
     """The version batch scoring (and serving) may load: ``spec.release.deployed_alias``'s, after ``reconcile``.
 
-    Where the deployed alias is ``champion``, a champion moved outside the platform is refused unless
-    the spec accepts such moves; ``production`` moves only through releases.
+    Either deployed alias moved outside the platform is refused unless the spec accepts such moves;
+    a hand move of ``champion`` is recorded in the ledger, one of ``production`` is not (``manual_move``).
 
     Raises:
-        PromotionBlocked: ``champion`` was moved outside the platform and ``release.accept_manual_alias_moves``
-            is off; the message names the move and the ways out.
+        PromotionBlocked: the deployed alias was moved outside the platform and
+            ``release.accept_manual_alias_moves`` is off; the message names the move and the ways out.
     """
     if spec.release.deployed_alias == CHAMPION:
         return followable_champion(store, paths, spec, asset, record)
     reconcile(store, paths, spec.name, record)  # a hand move of champion is recorded even when production is served
-    return deployed_version(store, spec)
+    holder = deployed_version(store, spec)
+    why = manual_move(paths, spec.name, spec.release, holder)
+    if why is not None:
+        raise PromotionBlocked(f"{asset} {spec.name!r}: refuses to follow {spec.release.deployed_alias} "
+                               f"v{holder.version}: {why}")  # fmt: skip
+    return holder
 
 
 def followable_champion(store: Store, paths: PlatformPaths, spec, asset: str, record: Recorder | None = None):
@@ -203,20 +281,21 @@ def _ledger_champion(last: Decision | None) -> str | None:
     return alias_moves(last)[CHAMPION][1] if last is not None else None
 
 
-def _disagree(current: Champion | None, last: Decision | None) -> bool:
-    """Whether ``champion`` is not where the platform last put it.
+def _disagree(current: Champion | None, last: Decision | None, alias: str = CHAMPION) -> bool:
+    """Whether ``alias`` is not where the platform last put it.
 
-    A ledger with no champion change for the model has not seen its history (a home created after
-    the champion: a CI job's, a restored backup's); there the registry's own tags witness instead:
-    a version the platform moved ``champion`` to carries ``promoted_at``, ``approved_at`` or
-    ``restored_at``, and a version it left aside carries ``not_promoted``.
+    A ledger with no change of the alias for the model has not seen its history (a home created after
+    the champion: a CI job's, a restored backup's, a server's without the home); there the registry's
+    own tags witness instead (``WITNESS_TAGS``): a version the platform moved ``champion`` to carries
+    ``promoted_at``, ``approved_at`` or ``restored_at`` (and one it left aside ``not_promoted``); one it
+    put in ``production`` carries ``production_at``.
     """
     if last is not None:
-        return _version(current) != _ledger_champion(last)
+        return _version(current) != alias_moves(last)[alias][1]
     if current is None:
         return False
-    moved_here = any(f"{REGISTRY_TAG}{tag}" in current.tags for tag in ("promoted_at", "approved_at", "restored_at"))
-    return not moved_here or NOT_PROMOTED in current.tags
+    moved_here = any(f"{REGISTRY_TAG}{tag}" in current.tags for tag in WITNESS_TAGS[alias])
+    return not moved_here or (alias == CHAMPION and NOT_PROMOTED in current.tags)
 
 
 def _move_key(model: str, last: Decision | None, champion: str | None) -> str:

@@ -23,13 +23,14 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from growth.conversion.demo_data import generate
 
-from ml_platform.keys import PRODUCTION
+from ml_platform.keys import PRODUCTION, REGISTRY_TAG
 from ml_platform.rules.spec import ModelSpec, resolve_ref
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.registry import Store, register_candidate
@@ -50,6 +51,14 @@ class Registry:
     versions: tuple[str, ...]
 
     def move(self, alias: str, version: str) -> None:
+        """Move ``alias`` as the platform does: a version put in ``production`` carries ``production_at``, as
+        ``ml-platform release`` tags it (a server refuses a production without it, or without a ledger record)."""
+        if alias == PRODUCTION:
+            self.tag(version, f"{REGISTRY_TAG}production_at", datetime.now(UTC).isoformat(timespec="seconds"))
+        self.store.client().set_registered_model_alias(self.spec.name, alias, version)
+
+    def move_by_hand(self, alias: str, version: str) -> None:
+        """Move ``alias`` as a person with edit rights would, with MLflow's own client and nothing else."""
         self.store.client().set_registered_model_alias(self.spec.name, alias, version)
 
     def remove(self, alias: str) -> None:

@@ -11,16 +11,22 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from ml_platform.keys import CANARY, PRODUCTION
+from ml_platform.errors import PromotionBlocked
+from ml_platform.keys import CANARY, CHAMPION, PRODUCTION, REGISTRY_TAG
+from ml_platform.rules.spec import Release
 from ml_platform.serving import log as online
 from ml_platform.serving.routing import goes_to_canary
 from ml_platform.serving.settings import CANARY_PERCENT_TAG, RELEASE_MODE_TAG, ServerLimits
 from ml_platform.settings import PlatformPaths
+from ml_platform.stores.ledger import Decision, Ledger
+from ml_platform.stores.recovery import followable_version
+from ml_platform.stores.registry import Champion
 from ml_platform.stores.release import read_online_log
 from ml_platform_tests.serving.conftest import Client, free_port, running_server, server_command, session_rows
 
@@ -184,6 +190,83 @@ def test_a_tampered_or_unverifiable_version_is_refused_and_the_previous_one_keep
 
         registry.move(PRODUCTION, "1")
         client.wait_until(lambda s, b: s == 200 and b["ready"], what="ready again on v1")
+
+
+def _released(home: Path, model: str, version: str) -> None:
+    """The ledger record `ml-platform release` makes of a first release, in the server's home."""
+    moves = {PRODUCTION: [None, version]}
+    Ledger.for_home(home).record(Decision(model, "promoted", "release", "first release", {}, {"moves": moves}, version))
+
+
+def test_a_production_moved_by_hand_is_not_followed_until_it_is_moved_back(clean, tmp_path):
+    registry = clean
+    model, by_hand, row = registry.spec.name, registry.versions[1], session_rows(1)[0]
+    _released(tmp_path, model, "1")
+    with running_server(registry.spec, registry.store, tmp_path) as client:
+        client.wait_serving(model, "1")
+        registry.move_by_hand(PRODUCTION, by_hand)
+        body = client.wait_until(lambda s, b: by_hand in b["models"][model]["refused"], what="the refusal")
+        why = body["models"][model]["refused"][by_hand]
+        assert f"'production' points at v{by_hand}, put there outside the platform" in why and "names v1" in why
+        assert body["models"][model]["problem"] == why and body["models"][model]["serving"] == "1"
+        assert client.call("GET", "/ready")[0] == 503 and _ok(client, model, [row])["version"] == "1"
+        with pytest.raises(PromotionBlocked, match=f"batch_predictions '{model}': refuses to follow production v"):
+            followable_version(registry.store, PlatformPaths(tmp_path), registry.spec, "batch_predictions")
+
+        with running_server(registry.spec, registry.store, tmp_path) as fresh:  # nothing verified loaded yet
+            body = fresh.wait_until(lambda s, b: by_hand in b["models"][model]["refused"], what="the refusal")
+            assert body["models"][model]["serving"] is None and not body["ready"]
+            assert fresh.predict(model, {"dataframe_records": [row]})[0] == 503
+
+        registry.move_by_hand(PRODUCTION, "1")  # moved back where the last release put it: followed again
+        client.wait_until(lambda s, b: s == 200 and b["ready"], what="ready again on v1")
+    with running_server(registry.spec, registry.store, tmp_path, accept_manual_alias_moves=True) as client:
+        registry.move_by_hand(PRODUCTION, by_hand)  # the spec accepts hand moves: followed
+        client.wait_serving(model, by_hand)
+
+
+def test_a_champion_moved_by_hand_is_not_followed_where_champion_is_deployed(clean):
+    registry = clean
+    model, by_hand = registry.spec.name, registry.versions[1]
+    try:
+        with running_server(registry.spec, registry.store, registry.home, deployed_alias=CHAMPION) as client:
+            client.wait_serving(model, "1")
+            registry.move_by_hand(CHAMPION, by_hand)  # the graph's home's ledger says v1 is champion
+            body = client.wait_until(lambda s, b: by_hand in b["models"][model]["refused"], what="the refusal")
+            assert "'champion' points at v" in body["models"][model]["refused"][by_hand]
+            assert "ml-platform approve" in body["models"][model]["problem"]
+            assert body["models"][model]["serving"] == "1" and not body["ready"]
+            registry.move_by_hand(CHAMPION, "1")
+            client.wait_until(lambda s, b: s == 200 and b["ready"], what="ready again on v1")
+    finally:
+        registry.move_by_hand(CHAMPION, "1")
+
+
+def test_the_production_rule_without_a_ledger_trusts_only_versions_the_platform_put_in_production(clean):
+    from ml_platform.stores.recovery import manual_move
+
+    tags = dict(clean.store.client().get_model_version(clean.spec.name, "1").tags)
+    released = Champion("1", "", tags)  # `clean` put it in production as a release does
+    by_hand = Champion("1", "", {k: v for k, v in tags.items() if k != f"{REGISTRY_TAG}production_at"})
+    release = clean.spec.release
+    assert manual_move(None, clean.spec.name, release, released) is None
+    assert "carries no ml_platform.production_at tag" in manual_move(None, clean.spec.name, release, by_hand)
+    accepting = release.model_copy(update={"accept_manual_alias_moves": True})
+    assert manual_move(None, clean.spec.name, accepting, by_hand) is None
+
+
+def test_a_release_whose_ledger_record_is_on_its_way_is_not_taken_for_a_hand_move(tmp_path):
+    from ml_platform.stores.recovery import manual_move
+
+    _released(tmp_path, "m", "1")  # the ledger's last production change names v1
+    recorded = Ledger.for_home(tmp_path).latest("m").recorded_at
+    tag = f"{REGISTRY_TAG}production_at"
+    spec_release = Release()
+    moving = Champion("2", "", {tag: datetime.now(UTC).isoformat(timespec="seconds")})  # released just now
+    earlier = Champion("2", "", {tag: "2026-01-01T00:00:00+00:00"})  # once in production, moved back by hand
+    assert manual_move(PlatformPaths(tmp_path), "m", spec_release, moving) is None
+    why = manual_move(PlatformPaths(tmp_path), "m", spec_release, earlier)
+    assert f"last production change (#1, promoted at {recorded}) names v1" in why
 
 
 def test_batch_loading_refuses_a_tampered_version_too(clean):
