@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,9 @@ from ml_platform.serving import log as online
 from ml_platform.serving.batching import MicroBatcher, Retired
 from ml_platform.serving.payload import Rows
 from ml_platform.serving.validation import ScoringContract
+
+if TYPE_CHECKING:
+    from ml_platform.settings import PlatformPaths
 
 LOGGER = logging.getLogger("ml_platform.serving")
 CACHED_VERSIONS = 4  # verified pipelines kept in memory, so that an alias moving back and forth costs no reload
@@ -98,7 +101,13 @@ class ModelDeployment:
     """One model's served versions, its contract, its online log, and the poller that follows its aliases."""
 
     def __init__(
-        self, spec, store, policy: Release, log: online.OnlineLog, executor: Executor | None = None, paths=None
+        self,
+        spec,
+        store,
+        policy: Release,
+        log: online.OnlineLog,
+        executor: Executor | None = None,
+        paths: PlatformPaths | None = None,
     ):
         """``paths``: the platform home whose ledger says which alias moves the platform made (optional)."""
         self.spec, self.store, self.policy, self.log, self.executor = spec, store, policy, log, executor
