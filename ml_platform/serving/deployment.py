@@ -294,10 +294,9 @@ class ModelDeployment:
     def score(self, pipeline, version: str, items: Sequence[Pending]) -> list[Answer | RequestRefused]:
         """One batch (in a worker thread): the contract, one ``predict`` for every accepted row, the log."""
         validated = self.contract.validate_many([item.rows for item in items])
-        frame = validated.frame
         predictions, confidence = np.asarray([]), None
-        if len(frame):
-            predictions, confidence = _predict(pipeline, frame[self.features])
+        if validated.rows:
+            predictions, confidence = _predict(pipeline, validated.frame(self.features))
         now = time.perf_counter()
         results: list[Answer | RequestRefused] = []
         cohorts, request_ids, latencies = [], [], []
@@ -312,11 +311,12 @@ class ModelDeployment:
             cohorts += [item.cohort] * count
             request_ids += [item.request_id] * count
             latencies += [(now - item.arrived) * 1000] * count
-        if len(frame):
-            self._log_answers(frame, predictions, confidence, version, cohorts, request_ids, latencies)
+        if validated.rows:
+            inputs = {name: validated.columns[name] for name in self.logged_columns}
+            self._log_answers(inputs, predictions, confidence, version, cohorts, request_ids, latencies)
         return results
 
-    def _log_answers(self, frame, predictions, confidence, version, cohorts, request_ids, latencies) -> None:
+    def _log_answers(self, inputs, predictions, confidence, version, cohorts, request_ids, latencies) -> None:
         """The answered rows, in the columns batch scoring logs (``rules.performance.inference_log_frame``)."""
         columns = {
             PREDICTION: predictions.tolist(),
@@ -330,7 +330,7 @@ class ModelDeployment:
             online.LATENCY_MS: latencies,
             online.STATUS: online.OK,
         }
-        self.log.append(frame[self.logged_columns].reset_index(drop=True), columns)
+        self.log.append(inputs, columns)
 
     def log_error(
         self, request_id: str, cohort: str, arrived: float, version: str | None, status: int, message: str
@@ -350,7 +350,7 @@ class ModelDeployment:
             online.HTTP_STATUS: status,
             online.ERROR: message[:1000],
         }
-        self.log.append(pd.DataFrame({column: [None] for column in self.logged_columns}), columns, ok=False)
+        self.log.append({column: [None] for column in self.logged_columns}, columns, ok=False)
 
     # -- reporting ----------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ class _Plan:
                 typed = pd.to_datetime(values, utc=True, format="ISO8601").as_unit("ns")
             except (ValueError, TypeError, OverflowError):
                 return None
-            typed = typed.tz_convert(self.column.dtype.type.tz)
+            typed = typed.tz_convert(self.column.dtype.type.tz).array
             array = typed.to_numpy()
         elif self.kind == "str":
             array = typed = np.asarray(values, dtype=object)
@@ -94,11 +95,22 @@ class _Plan:
 class Validated:
     """A batch after the contract: the typed rows of the accepted requests, and each request's outcome.
 
-    ``outcomes[i]`` is the slice of ``frame`` holding request ``i``'s rows, or the refusal naming its problems.
+    ``outcomes[i]`` is the slice of the rows holding request ``i``'s, or the refusal naming its problems.
+    ``columns`` holds each contract column's typed values (a NumPy or pandas array): the server takes the
+    model's features and the log's columns from it, so a batch pays for no frame it does not use (building
+    and slicing one-row frames cost about as much as the contract itself, docs/benchmarks.md profile 15).
     """
 
-    frame: pd.DataFrame
+    columns: dict[str, Any]
     outcomes: list[slice | RequestRefused]
+
+    @property
+    def rows(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    def frame(self, names: Sequence[str] | None = None) -> pd.DataFrame:
+        """The accepted rows as a frame: every column, or ``names`` in that order."""
+        return pd.DataFrame({name: self.columns[name] for name in (self.columns if names is None else names)})
 
 
 class ScoringContract:
@@ -131,8 +143,10 @@ class ScoringContract:
             frames.append(checked)
             outcomes.append(slice(start, start + len(checked)))
             start += len(checked)
-        accepted = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(self.columns))
-        return Validated(accepted, outcomes)
+        if not frames:
+            return Validated({}, outcomes)
+        accepted = pd.concat(frames, ignore_index=True)
+        return Validated({name: accepted[name].array for name in accepted.columns}, outcomes)
 
     def validate(self, rows: Sequence[Sequence]) -> pd.DataFrame:
         """One request's rows typed by the contract, or a 422 naming each column, what was found and what was
@@ -141,7 +155,7 @@ class ScoringContract:
 
         typed = self._fast(rows)
         if typed is not None:
-            return typed
+            return pd.DataFrame(typed)
         try:
             return self.schema.validate(pd.DataFrame(rows, columns=list(self.columns)), lazy=True)
         except SchemaErrors as errors:
@@ -152,7 +166,8 @@ class ScoringContract:
                 422,
             ) from None
 
-    def _fast(self, rows: Sequence[Sequence]) -> pd.DataFrame | None:
+    def _fast(self, rows: Sequence[Sequence]) -> dict[str, Any] | None:
+        """Each column's typed values, when the fast path accepts every row; else ``None`` (pandera decides)."""
         if self.plans is None or not rows:
             return None
         typed = {}
@@ -161,7 +176,7 @@ class ScoringContract:
             if accepted is None:
                 return None
             typed[plan.name] = accepted
-        return pd.DataFrame(typed)
+        return typed
 
 
 def _compile(schema) -> list[_Plan] | None:

@@ -107,7 +107,7 @@ def test_the_fast_path_types_rows_exactly_as_pandera_does():
     contract = ScoringContract(CONVERSION)
     assert contract.plans is not None
     rows = _rows(contract, session_rows(20))
-    fast = contract._fast(rows.rows)
+    fast = pd.DataFrame(contract._fast(rows.rows))
     slow = contract.schema.validate(pd.DataFrame(rows.rows, columns=list(contract.columns)), lazy=True)
     pd.testing.assert_frame_equal(fast, slow.reset_index(drop=True))
 
@@ -149,7 +149,8 @@ def test_one_bad_request_in_a_batch_does_not_refuse_the_others():
     validated = contract.validate_many([good, bad, good])
     assert validated.outcomes[0] == slice(0, 2) and validated.outcomes[2] == slice(2, 4)
     assert isinstance(validated.outcomes[1], RequestRefused) and "toaster" in str(validated.outcomes[1])
-    assert len(validated.frame) == 4
+    assert validated.rows == 4 and len(validated.frame()) == 4
+    pd.testing.assert_frame_equal(validated.frame(), contract.validate([*good.rows, *good.rows]))
 
 
 def test_iris_contract_with_a_frame_wide_coerce_has_a_fast_path():
