@@ -40,6 +40,7 @@ from ml_platform.rules.spec import Release
 from ml_platform.serving import log as online
 from ml_platform.serving.batching import MicroBatcher, Retired
 from ml_platform.serving.payload import Rows
+from ml_platform.serving.predict import Scorer
 from ml_platform.serving.validation import ScoringContract
 
 if TYPE_CHECKING:
@@ -229,8 +230,9 @@ class ModelDeployment:
             # it each full collection walked about 400,000 objects, 230-470 ms with every request waiting on
             # the GIL: the single-connection tail (docs/benchmarks.md profile 15).
             gc.freeze()
+        scorer = Scorer(pipeline, self.features, self.name, version)
         batcher = MicroBatcher(
-            lambda items, v=version, p=pipeline: self.score(p, v, items),
+            lambda items, v=version, s=scorer: self.score(s, v, items),
             max_rows=self.policy.batch_max_rows,
             wait_seconds=self.policy.batch_wait_ms / 1000,
             executor=self.executor,
@@ -297,12 +299,12 @@ class ModelDeployment:
         except Exception as error:  # noqa: BLE001 -- a shadow's failure never reaches a client
             LOGGER.warning("model %s: shadow v%s failed: %s", self.name, served.version, error)
 
-    def score(self, pipeline, version: str, items: Sequence[Pending]) -> list[Answer | RequestRefused]:
+    def score(self, scorer: Scorer, version: str, items: Sequence[Pending]) -> list[Answer | RequestRefused]:
         """One batch (in a worker thread): the contract, one ``predict`` for every accepted row, the log."""
         validated = self.contract.validate_many([item.rows for item in items])
         predictions, confidence = np.asarray([]), None
         if validated.rows:
-            predictions, confidence = _predict(pipeline, validated.frame(self.features))
+            predictions, confidence = scorer(validated.columns)
         now = time.perf_counter()
         results: list[Answer | RequestRefused] = []
         cohorts, request_ids, latencies = [], [], []
@@ -391,15 +393,6 @@ class ModelDeployment:
         if routing.canary:
             text += f", canary v{routing.canary.version} ({routing.mode}, {routing.canary_percent:g} %)"
         return text
-
-
-def _predict(pipeline, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-    """Labels and their probability from one ``predict_proba`` call (a classifier's ``predict`` is its argmax)."""
-    if hasattr(pipeline, "predict_proba") and hasattr(pipeline, "classes_"):
-        probabilities = pipeline.predict_proba(features)
-        best = probabilities.argmax(axis=1)
-        return np.asarray(pipeline.classes_)[best], probabilities[np.arange(len(best)), best]
-    return np.asarray(pipeline.predict(features)), None
 
 
 def _percent(text: str | None, default: float) -> float:
