@@ -53,6 +53,7 @@ class Preprocessing:
 
     def __init__(self, blocks: Sequence[_Block]):
         self.blocks = tuple(blocks)
+        self.columns = {name for block in blocks for name in block.columns}
         self.width = sum(
             len(block.columns) if block.categories is None else sum(map(len, block.categories)) for block in blocks
         )
@@ -132,6 +133,8 @@ class Scorer:
     def __init__(self, pipeline, features: Sequence[str], model: str, version: str):
         self.pipeline, self.features, self.model, self.version = pipeline, list(features), model, version
         self.preprocessing = Preprocessing.of(pipeline)
+        if self.preprocessing is not None and not self.preprocessing.columns <= set(self.features):
+            self.preprocessing = None  # fitted on columns the spec no longer names: the pipeline says what is wrong
         self.final = pipeline.steps[-1][1] if self.preprocessing is not None else None
         self.agreed = 0
 

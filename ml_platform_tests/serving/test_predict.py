@@ -105,6 +105,11 @@ def test_a_preprocessing_it_does_not_reproduce_is_left_to_the_pipeline(training)
     np.testing.assert_array_equal(scorer(columns)[0], pipeline.predict(pd.DataFrame(columns)[FEATURES]))
 
 
+def test_a_pipeline_fitted_on_columns_the_spec_does_not_name_is_left_to_the_pipeline(classifier):
+    assert Scorer(classifier, FEATURES, "conversion", "1").preprocessing is not None
+    assert Scorer(classifier, [name for name in FEATURES if name != "price"], "conversion", "1").preprocessing is None
+
+
 def test_a_value_the_direct_path_does_not_type_goes_to_the_pipeline(classifier):
     columns, preprocessing = _columns(4, seed=9), Preprocessing.of(classifier)
     assert preprocessing.matrix(columns | {"region": np.array([1, 2, 3, 4])}) is None
