@@ -227,8 +227,8 @@ class ModelDeployment:
                 self._pipelines.popitem(last=False)
             # What is loaded by now (the imports, the pipeline) lives as long as the process: freeze it out of
             # the collector's reach, so that a full collection walks only what requests leave behind. Without
-            # it each full collection walked about 400,000 objects, 230-470 ms with every request waiting on
-            # the GIL: the single-connection tail (docs/benchmarks.md profile 15).
+            # it each full collection walked about 400,000 objects, 230-560 ms here with every request waiting
+            # on the GIL (docs/benchmarks.md profile 15).
             gc.freeze()
         scorer = Scorer(pipeline, self.features, self.name, version)
         batcher = MicroBatcher(
