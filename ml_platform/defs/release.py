@@ -99,7 +99,7 @@ def labelled_pairs(spec: ModelSpec, paths: PlatformPaths, store, rows, active: A
     outcomes = []
     for path in files:
         try:
-            frame = read_landing_file(path)
+            frame = read_landing_file(path, spec.limits, spec.csv_delimiter)
             outcomes.append(
                 read_feedback(
                     frame, key=key, label=spec.label, label_values=spec.label_values, source=path.name, asset=asset

@@ -174,12 +174,17 @@ def batch_name(paths: PlatformPaths, spec: ModelSpec, path: Path) -> str:
     return f"scoring/{path.name}" if path.parent == paths.scoring(spec.name) else path.name
 
 
-def read_batch(files: Sequence[Path]):
+def read_batch(spec: ModelSpec, files: Sequence[Path]):
+    """The new files as one frame, read as the snapshot reads them: the spec's limits and CSV delimiter.
+
+    A file the snapshot would refuse (too large, another delimiter) is refused here too, by name, so a
+    trigger never judges data the lifecycle it requests would not accept.
+    """
     import pandas as pd
 
     from ml_platform.stores.snapshot import read_landing_file
 
-    frames = [read_landing_file(path) for path in files]
+    frames = [read_landing_file(path, spec.limits, spec.csv_delimiter) for path in files]
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
@@ -282,7 +287,7 @@ def _judge_batches(
         reference, reference_sample = reference_for(
             str(paths.snapshots(spec.name)), watched.snapshot_id, tuple(spec.monitored_features)
         )
-        batch = read_batch(files)
+        batch = read_batch(spec, files)
         report = measure_monitored_drift(spec, reference, batch)
     except ValueError as error:  # an unreadable batch, a missing or empty monitored column
         unread = Observed(watched.champion, problem=f"the batch {names} cannot be judged: {error}")
@@ -342,7 +347,7 @@ def judge_new_data(
     reason = hold_back(spec, paths, instance, _now())
     if reason:
         return dg.SkipReason(reason)
-    rows_per_file, problem = _count_rows(watched.new_files, _cursor(cursor).get("rows", {}))
+    rows_per_file, problem = _count_rows(spec, watched.new_files, _cursor(cursor).get("rows", {}))
     rows = sum(rows_per_file.values()) if not problem else 0
     evidence = {
         "new_files": sorted(p.name for p in watched.new_files),
@@ -365,14 +370,14 @@ def judge_new_data(
     return dg.SensorResult(run_requests=[request], asset_events=[event], cursor=cursor_after)
 
 
-def _count_rows(files: Sequence[Path], counted: dict[str, int]) -> tuple[dict[str, int], str]:
+def _count_rows(spec: ModelSpec, files: Sequence[Path], counted: dict[str, int]) -> tuple[dict[str, int], str]:
     """Rows per file fingerprint, opening only the files not counted before; and the first read problem, if any."""
     rows_per_file = {}
     for path in sorted(files):
         fingerprint = Watched.fingerprint(path)
         if fingerprint not in counted:
             try:
-                counted[fingerprint] = len(read_batch([path]))
+                counted[fingerprint] = len(read_batch(spec, [path]))
             except ValueError as error:
                 return rows_per_file, str(error)
         rows_per_file[fingerprint] = counted[fingerprint]
@@ -422,7 +427,7 @@ def _drift_of_new_files(spec: ModelSpec, paths: PlatformPaths, watched: Watched,
         return None, 0, {}
     rows = 0
     try:
-        batch = read_batch(sorted(watched.new_files))
+        batch = read_batch(spec, sorted(watched.new_files))
         rows = len(batch)
         reference, reference_sample = reference_for(
             str(paths.snapshots(spec.name)), watched.snapshot_id, tuple(spec.monitored_features)

@@ -67,9 +67,9 @@ class Watcher:
     def ledger(self) -> Ledger:
         return Ledger.for_home(self.paths.home)
 
-    def land(self, frame, name: str) -> Path:
+    def land(self, frame, name: str, sep: str = ",") -> Path:
         path = self.landing / name
-        frame.to_csv(path, index=False)
+        frame.to_csv(path, index=False, sep=sep)
         return path
 
     def definitions(self) -> dg.Definitions:
@@ -93,9 +93,9 @@ class Watcher:
 
 @pytest.fixture
 def watcher(champion, tmp_path, instance):
-    """Make a watcher for the trained champion, with monitoring overrides."""
+    """Make a watcher for the trained champion, with monitoring overrides (and other spec fields changed)."""
 
-    def make(**monitoring) -> Watcher:
+    def make(spec_changes: dict | None = None, **monitoring) -> Watcher:
         home = tmp_path / "home"
         if not home.exists():
             shutil.copytree(champion.home / "snapshots", home / "snapshots")
@@ -104,7 +104,8 @@ def watcher(champion, tmp_path, instance):
                 champion.home / "landing" / champion.spec.name / TRAINING_FILE,
                 home / "landing" / champion.spec.name / TRAINING_FILE,
             )
-        spec = champion.spec.model_copy(update={"monitoring": champion.spec.monitoring.model_copy(update=monitoring)})
+        monitored = champion.spec.monitoring.model_copy(update=monitoring)
+        spec = champion.spec.model_copy(update={"monitoring": monitored, **(spec_changes or {})})
         return Watcher(spec, PlatformPaths(home), instance, champion.store)
 
     return make

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from growth.conversion.demo_data import generate
 
+from ml_platform.rules.spec import LandingLimits
+
 
 def observed(result) -> list[dict]:
     return [{k: v.value for k, v in event.metadata.items()} for event in result.asset_events or []]
@@ -98,6 +100,30 @@ def test_a_batch_without_a_monitored_column_is_a_no_decision_naming_it(watcher):
     assert record.decision == "no-decision"
     assert "the batch lacks monitored column(s) ['discount']" in record.reason
     assert "no new batch" in watch.tick("drift_sensor", cursor=result.cursor).skip_message
+
+
+def test_the_triggers_read_a_batch_with_the_spec_s_delimiter_as_the_snapshot_does(watcher):
+    watch = watcher({"csv_delimiter": ";"}, cooldown=timedelta(0), new_data_rows=500)
+    watch.land(generate(1000, seed=2, campaign=True), "campaign.csv", sep=";")
+
+    drift = watch.tick("drift_sensor")
+    (request,) = drift.run_requests
+    assert set(request.tags["ml_platform/drifted"].split(",")) == {"region", "price", "discount"}
+    (request,) = watch.tick("new_data_sensor").run_requests
+    assert request.tags["ml_platform/new_rows"] == "1000"
+
+
+def test_a_batch_over_the_spec_s_limits_is_a_no_decision_naming_the_limit_never_read_whole(watcher):
+    watch = watcher({"limits": LandingLimits(max_rows=500)}, new_data_rows=500)
+    watch.land(generate(1000, seed=2, campaign=True), "too-long.csv")
+
+    drift = watch.tick("drift_sensor")
+    assert drift.run_requests == []
+    (record,) = watch.ledger.query(watch.spec.name)
+    assert record.decision == "no-decision"
+    assert "too-long.csv" in record.reason and "max_rows" in record.reason and "500" in record.reason
+    new_data = watch.tick("new_data_sensor")
+    assert new_data.run_requests == [] and "max_rows" in new_data.skip_message
 
 
 def test_the_new_data_trigger_counts_rows_the_champion_never_saw(watcher):
