@@ -157,28 +157,25 @@ def upstream_gates(spec: ModelSpec, metadata: Mapping[str, object]) -> list[Requ
 def unpassed_gates(instance: dg.DagsterInstance, required: Sequence[RequiredGate]) -> list[str]:
     """Which required gates have not passed for the given subject, and why, one line each.
 
-    A check counts only if its latest *completed* evaluation passed *and* was about that subject: a
-    pass on yesterday's snapshot says nothing about today's. An execution that is only planned (a run
-    racing this one has just started the same step, or was killed before its checks ran) has no
-    verdict, so it does not hide the completed one before it; found by the fault-injection campaign
-    (``bench/bench_campaign.py``), where a second ``ml-platform run`` refused the first one's features.
+    A check counts only if its latest *completed* evaluation *about that subject* passed: a pass on
+    yesterday's snapshot says nothing about today's, and a newer evaluation of another subject says
+    nothing about this one. Both were found by the fault-injection campaign (``bench/bench_campaign.py``):
+    an execution that is only planned (a racing run has just started the same step) has no verdict and
+    must not hide the completed one; and two racing runs, each with its own candidate, refused each
+    other when each guard read the newest evaluation, which was the other run's.
     """
     problems = []
     for key, field, subject in required:
         name = f"{key.asset_key.to_user_string()}:{key.name}"
-        record = _latest_completed_execution(instance, key)
-        evaluation = (
-            record.event.dagster_event.event_specific_data
-            if record and record.event and record.event.dagster_event
-            else None
-        )
-        if not isinstance(evaluation, dg.AssetCheckEvaluation):
+        evaluations = _completed_evaluations(instance, key)
+        if not evaluations:
             problems.append(f"{name} has no completed evaluation (it never ran, or its run stopped before it)")
             continue
-        evaluated = evaluation.metadata.get(field)
-        if evaluated is None or evaluated.value != subject:
+        evaluation = next((e for e in evaluations if _subject(e, field) == subject), None)
+        if evaluation is None:
+            newest = _subject(evaluations[0], field)
             problems.append(
-                f"{name} was last evaluated on {field} {str(evaluated.value)[:12] if evaluated else '(unknown)'}…, "
+                f"{name} was last evaluated on {field} {str(newest)[:12] if newest else '(unknown)'}…, "
                 f"not on {subject[:12]}…: run the check on this {field.removesuffix('_id')}"
             )
         elif not evaluation.passed:
@@ -187,14 +184,29 @@ def unpassed_gates(instance: dg.DagsterInstance, required: Sequence[RequiredGate
     return problems
 
 
-def _latest_completed_execution(instance: dg.DagsterInstance, key: dg.AssetCheckKey):
-    """The newest execution of ``key`` that has an evaluation (passed or failed), or None."""
+# How far back a guard looks for its subject's evaluation: racing runs add one evaluation each, so a
+# subject pushed out of this window by as many newer evaluations is refused (re-run its checks).
+EVALUATIONS_SEARCHED = 20
+
+
+def _completed_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey) -> list[dg.AssetCheckEvaluation]:
+    """The newest completed evaluations of ``key`` (passed or failed), newest first; planned ones have no verdict."""
     from dagster._core.storage.asset_check_execution_record import COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES
 
     history = instance.event_log_storage.get_asset_check_execution_history(
-        key, limit=1, status=set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
+        key, limit=EVALUATIONS_SEARCHED, status=set(COMPLETED_ASSET_CHECK_EXECUTION_RECORD_STATUSES)
     )
-    return history[0] if history else None
+    found = (
+        record.event.dagster_event.event_specific_data
+        for record in history
+        if record.event and record.event.dagster_event
+    )
+    return [evaluation for evaluation in found if isinstance(evaluation, dg.AssetCheckEvaluation)]
+
+
+def _subject(evaluation: dg.AssetCheckEvaluation, field: str):
+    value = evaluation.metadata.get(field)
+    return None if value is None else value.value
 
 
 def require_gates(instance: dg.DagsterInstance, asset: str, model: str, required: Sequence[RequiredGate]) -> None:
