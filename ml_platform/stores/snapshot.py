@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
@@ -411,7 +412,8 @@ def take_snapshot(
         SnapshotWriteFailed: the storage refused the write; no folder named after the id exists, and
             the hidden staging folder is removed.
     """
-    staging = root / f".tmp-{uuid.uuid4().hex[:12]}"
+    remove_abandoned_staging(root)
+    staging = root / f"{STAGING_PREFIX}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     snapshot_id = ""
     try:
         snapshot_id, data_sha256, write_error = _hashed_while_written(frame, staging)
@@ -432,6 +434,57 @@ def take_snapshot(
     if run_id is not None:
         run_frames.keep(run_id, str(root), snapshot_id, frame, _replace(snapshot, reused=False))
     return snapshot
+
+
+STAGING_PREFIX = ".tmp-"
+ABANDONED_AFTER_S = 24 * 3600  # a staging folder of another machine, or of an older naming, this old is abandoned
+
+
+def remove_abandoned_staging(root: Path, now: float | None = None) -> list[Path]:
+    """Remove staging folders whose writer is gone; the ones removed.
+
+    A writer killed between creating its staging folder and renaming it into place (SIGKILL, OOM, a
+    node lost) leaves a hidden ``.tmp-<host>-<pid>-…`` folder that nothing else would ever remove (found
+    by the fault-injection campaign: a kill as ``dataset_snapshot`` started). The next writer removes
+    it when its process is gone: same host, no such process. A folder of another host, or without a
+    host and pid in its name, is removed only when it is a day old, since a live writer elsewhere on a
+    shared volume cannot be asked. A live writer's folder is never touched.
+    """
+    import time
+
+    removed = []
+    if not root.is_dir():
+        return removed
+    now = time.time() if now is None else now
+    for folder in root.glob(f"{STAGING_PREFIX}*"):
+        host, pid = _staging_owner(folder.name)
+        try:
+            stale = now - folder.stat().st_mtime > ABANDONED_AFTER_S
+        except FileNotFoundError:
+            continue  # its writer renamed or removed it meanwhile
+        mine = host == socket.gethostname() and pid is not None
+        if (mine and not _process_alive(pid)) or (not mine and stale):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _staging_owner(name: str) -> tuple[str | None, int | None]:
+    """The host and pid a ``.tmp-<host>-<pid>-<hex>`` name records, or ``(None, None)``."""
+    parts = name.removeprefix(STAGING_PREFIX).rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None, None
+    return parts[0], int(parts[1])
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 def _hashed_while_written(frame: pd.DataFrame, staging: Path) -> tuple[str, str | None, OSError | None]:

@@ -396,3 +396,38 @@ def test_kept_frames_are_bounded_and_belong_to_one_run(tmp_path, cold):
     take_snapshot(frames[0], SOURCES, tmp_path, run_id="run-2")
 
     assert run_frames.kept("run-1", str(tmp_path), ids[2]) is None  # a new run drops the previous run's frames
+
+
+def test_a_staging_folder_whose_writer_died_is_removed_by_the_next_writer_and_a_live_one_is_not(frame, tmp_path):
+    """A writer SIGKILLed mid-write leaves ``.tmp-<host>-<pid>-…`` (the campaign found one); the next writer
+    removes it once that process is gone, never a live writer's, and another host's only when a day old."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host = socket.gethostname()
+    root = tmp_path / "snapshots"
+    root.mkdir()
+    try:
+        abandoned = root / f".tmp-{host}-{dead.pid}-0123456789ab"
+        in_progress = root / f".tmp-{host}-{alive.pid}-0123456789ab"
+        elsewhere_now = root / ".tmp-other-host-42-0123456789ab"
+        elsewhere_old = root / ".tmp-other-host-43-0123456789ab"
+        for folder in (abandoned, in_progress, elsewhere_now, elsewhere_old):
+            folder.mkdir()
+            (folder / "data.parquet").write_bytes(b"PAR1 half written")
+        two_days_ago = time.time() - 2 * 24 * 3600
+        os.utime(elsewhere_old, (two_days_ago, two_days_ago))
+
+        snapshot = take_snapshot(frame, SOURCES, root)
+
+        assert not abandoned.exists() and not elsewhere_old.exists()
+        assert in_progress.exists() and elsewhere_now.exists()
+        assert {p.name for p in root.iterdir()} == {snapshot.snapshot_id, in_progress.name, elsewhere_now.name}
+    finally:
+        alive.kill()
+        alive.wait()
