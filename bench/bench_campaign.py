@@ -63,7 +63,10 @@ MODEL = "iris"
 KINDS = ("kill", "server_down", "server_silent", "disk_full", "damaged_file", "race")
 STEPS = ("dataset_snapshot", "validated_features", "candidate_model", "registry_entry")
 RUN_TIMEOUT_S = 420.0
-TMPFS_MIB = 256
+# The home's tmpfs. An iris run leaves about 2.4 MiB of MLflow artifacts in the home (measured: `du` of a
+# fresh home after two runs), recoveries add runs: 256 MiB filled up after about 85 campaign runs (2026-11-30),
+# failing every later run as a real full disk would. 2 GiB holds a 200-run stream; disk_full fills it all anyway.
+TMPFS_MIB = 2048
 STEP_EVENT = re.compile(r"(STEP_START|STEP_SUCCESS)")
 # MLflow's HTTP client retries 7 times with exponential backoff (minutes) by default; shorter here, so a
 # dead server fails the step within a minute and the step's own RetryPolicy (ml_platform/defs/gating.py)
