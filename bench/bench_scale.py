@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import sqlite3
 import statistics
@@ -41,7 +40,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import PYTHON, RESULTS, ROOT, measure, write_doc_section
+from bench.common import PYTHON, RESULTS, ROOT, measure, stop_group, write_doc_section
 
 MODELS = (1, 10, 100)
 VARIABLE = "ML_PLATFORM_BENCH_MODELS"
@@ -207,16 +206,6 @@ def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
     )
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def _wait_loaded(port: int, process: subprocess.Popen, log: Path, limit_s: float = 300.0) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
@@ -256,7 +245,7 @@ def webserver(count: int, repeats: int) -> dict:
                 raise SystemExit(f"assetNodes failed: {answer['errors'][:1]}")
             size = len(answer["data"]["assetNodes"])
     finally:
-        _stop(process)
+        stop_group(process)
     return {"loaded_s": loaded, "first_query_s": walls[0], "query_s": statistics.median(walls[1:]), "nodes": size}
 
 
@@ -432,7 +421,7 @@ def _serve(count: int, env: dict[str, str], dagster_home: Path) -> tuple[list[su
         except Exception:  # not listening yet
             pass
         if server.poll() is not None or time.monotonic() > deadline:
-            _stop(server)
+            stop_group(server)
             raise SystemExit(f"the code server did not start: see {log}")
         time.sleep(1)
     workspace = dagster_home / "workspace.yaml"
@@ -467,7 +456,7 @@ def daemon(count: int, window_s: float, sensors: int, code_server: str = "manage
         until, elapsed = time.time(), time.monotonic() - started
     finally:
         for each in (process, *servers):
-            _stop(each)
+            stop_group(each)
     figures = summarize_ticks(sensor_ticks(dagster_home, since, until), sensors, elapsed)
     figures |= {"window_s": elapsed, "cpu_s": meter.total(), "cpu_share": meter.total() / elapsed}
     figures |= {"code_server": code_server, "cpu_by_process": meter.by_process()}

@@ -26,7 +26,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import PYTHON, RESULTS, ROOT, write_doc_section
+from bench.common import PYTHON, RESULTS, ROOT, stop_group, write_doc_section
 
 MODEL = "conversion"
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -164,16 +163,6 @@ def _start(command: list[str], env: dict[str, str], ready_url: str, log: Path) -
     return process
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def wrk(url: str, body: bytes, connections: int, seconds: int) -> Load:
     """One ``wrk`` run posting ``body`` to ``url`` over ``connections`` connections, one thread."""
     script = RESULTS / f"wrk-post-{abs(hash(body))}.lua"
@@ -260,7 +249,7 @@ def compare(duration: int = 20, moves: int = 10) -> Comparison:
         during = wrk(url, ours, 8, max(duration, 3 * moves))
         mover.join()
     finally:
-        _stop(server)
+        stop_group(server)
     port = _free_port()
     command = [str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{MODEL}@production", "-h", "127.0.0.1",
                "-p", str(port), "--env-manager", "local", "--workers", "1"]  # fmt: skip
@@ -270,7 +259,7 @@ def compare(duration: int = 20, moves: int = 10) -> Comparison:
         wrk(url, theirs, 8, 3)
         mlflow = {c: wrk(url, theirs, c, duration) for c in (1, 8)}
     finally:
-        _stop(server)
+        stop_group(server)
     return Comparison(platform, mlflow, during, moved)
 
 

@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -185,3 +186,14 @@ def write_doc_section(doc: Path, start: str, end: str, heading: str, text: str) 
     head, rest = body.split(start, 1)
     _, tail = rest.split(end, 1)
     doc.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Stop a server started with ``start_new_session=True`` and everything it spawned: SIGTERM, then SIGKILL."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
