@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -42,7 +43,7 @@ from ml_platform.serving.settings import ServerLimits
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5)
 DRAIN_LIMIT_BYTES = 64 << 20  # an oversized body is read (and dropped) up to this size, so the client gets the 413
-FLUSH_CHECK_SECONDS = 0.5
+FLUSH_CHECK_SECONDS = 0.5  # how often flush_seconds is judged; a full buffer wakes the flush task at once
 
 
 class Metrics:
@@ -81,6 +82,7 @@ class ServingApp:
     def __init__(self, deployments: dict[str, ModelDeployment], limits: ServerLimits):
         self.deployments, self.limits, self.metrics = deployments, limits, Metrics()
         self._tasks: list[asyncio.Task] = []
+        self._log_full = asyncio.Event()
 
     def starlette(self) -> Starlette:
         routes = [
@@ -93,6 +95,9 @@ class ServingApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app):
+        loop, self._log_full = asyncio.get_running_loop(), asyncio.Event()
+        for deployment in self.deployments.values():  # appends run in predict threads: wake the loop safely
+            deployment.log.on_full = functools.partial(_wake, loop, self._log_full)
         self._tasks = [asyncio.create_task(d.follow()) for d in self.deployments.values()]
         self._tasks.append(asyncio.create_task(self._flush_logs()))
         try:
@@ -106,8 +111,12 @@ class ServingApp:
                 await asyncio.to_thread(deployment.log.flush)
 
     async def _flush_logs(self) -> None:
+        """Write each log when it is due: woken by a full buffer, and every ``FLUSH_CHECK_SECONDS`` for the
+        rows that have waited ``flush_seconds``."""
         while True:
-            await asyncio.sleep(FLUSH_CHECK_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._log_full.wait(), FLUSH_CHECK_SECONDS)
+            self._log_full.clear()
             for deployment in self.deployments.values():
                 if deployment.log.due():
                     await asyncio.to_thread(deployment.log.flush)
@@ -226,6 +235,12 @@ def _one_thread() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="openmp")
+
+
+def _wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    """Set ``event`` from another thread; a loop already closed (shutdown) flushes at its end anyway."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(event.set)
 
 
 def build_app(specs, store, paths, limits: ServerLimits | None = None, **policy_overrides) -> Starlette:

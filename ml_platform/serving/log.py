@@ -5,7 +5,9 @@ batch scoring writes (``rules.performance.inference_log_frame``) plus ``cohort``
 shadow), ``request_id``, ``latency_ms`` and ``status`` (ok or error); error rows also carry
 ``http_status`` and ``error``, and null inputs and prediction (a refused request's inputs cannot be
 typed). Rows are buffered and written every ``flush_rows`` rows or ``flush_seconds`` seconds and at
-shutdown. Each file is written once: to a hidden partial first, then linked to its name (``os.link``
+shutdown; the append that fills the buffer calls ``on_full`` at once, so a writer woken by it (the server's
+flush task) bounds what a kill can lose to about ``flush_rows``, not to whatever arrived between two
+periodic checks. Each file is written once: to a hidden partial first, then linked to its name (``os.link``
 fails rather than overwrite), so a reader sees a whole file or none. A server killed mid-write leaves
 only a hidden partial, which readers never match and the next server removes (``remove_partials``).
 
@@ -19,7 +21,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,6 +109,7 @@ class OnlineLog:
 
     def __init__(self, folder: Path, *, flush_rows: int = 5_000, flush_seconds: float = 5.0):
         self.folder, self.flush_rows, self.flush_seconds = folder, flush_rows, flush_seconds
+        self.on_full: Callable[[], None] | None = None  # called (from the appending thread) when a buffer fills
         self._answered: list[_Piece] = []
         self._errors: list[_Piece] = []
         self._rows = 0
@@ -129,7 +132,10 @@ class OnlineLog:
             if not self._rows:
                 self.last_flush = time.monotonic()  # the wait starts with the first buffered row
             (self._answered if ok else self._errors).append(piece)
+            filled = self._rows < self.flush_rows <= self._rows + piece.rows
             self._rows += piece.rows
+        if filled and self.on_full is not None:
+            self.on_full()
 
     def due(self) -> bool:
         """Whether buffered rows have waited ``flush_seconds`` or number ``flush_rows``."""

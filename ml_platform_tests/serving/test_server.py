@@ -278,6 +278,27 @@ def test_batch_loading_refuses_a_tampered_version_too(clean):
     assert hasattr(load_version(clean.store, clean.spec.name, "1"), "predict")
 
 
+def test_a_full_log_buffer_is_written_at_once_not_at_the_next_periodic_check(clean, tmp_path, monkeypatch):
+    from ml_platform.serving import app
+
+    monkeypatch.setattr(app, "FLUSH_CHECK_SECONDS", 3600.0)  # only a full buffer can cause a write now
+    registry, rows = clean, session_rows(12, seed=9)
+    folder = PlatformPaths(tmp_path).inference(registry.spec.name)
+    limits = ServerLimits(log_flush_rows=10, log_flush_seconds=3600.0)
+    with running_server(registry.spec, registry.store, tmp_path, limits) as client:
+        client.wait_serving(registry.spec.name, "1")
+        for row in rows[:9]:
+            _ok(client, registry.spec.name, [row])
+        time.sleep(0.5)
+        assert not list(folder.glob("online-*.parquet"))  # 9 of 10: nothing is due
+        _ok(client, registry.spec.name, [rows[9]])
+        deadline = time.monotonic() + 10
+        while not list(folder.glob("online-*.parquet")):
+            assert time.monotonic() < deadline, "a full buffer was not written within 10 s"
+            time.sleep(0.05)
+        assert len(read_online_log(folder)) == 10
+
+
 def test_a_server_killed_while_logging_leaves_no_partial_file_and_goes_on_after_restart(clean, tmp_path):
     registry = clean
     model, rows = registry.spec.name, session_rows(50, seed=8)

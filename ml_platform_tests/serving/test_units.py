@@ -286,6 +286,20 @@ def test_each_flush_writes_new_files_once_and_readers_skip_shadow_and_error_rows
     assert len(everything) == 13 and set(everything[online.STATUS]) == {online.OK, online.FAILED}
 
 
+def test_the_append_that_fills_the_buffer_calls_on_full_once(tmp_path):
+    log = online.OnlineLog(tmp_path, flush_rows=5, flush_seconds=60)
+    calls: list[int] = []
+    log.on_full = lambda: calls.append(log._rows)
+    log.append(*_log_rows("production", online.OK, 3))
+    assert calls == [] and not log.due()
+    log.append(*_log_rows("production", online.OK, 3))  # 6 >= 5: full
+    log.append(*_log_rows("production", online.OK, 3))  # still full: no second call before a flush
+    assert calls == [6] and log.due()
+    log.flush()
+    log.append(*_log_rows("production", online.FAILED, 5))  # error rows fill it too
+    assert calls == [6, 5]
+
+
 def test_partials_of_dead_writers_are_removed_and_a_live_ones_kept(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
