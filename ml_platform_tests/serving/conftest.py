@@ -171,20 +171,24 @@ def running_server(spec: ModelSpec, store: Store, home: Path, limits=None, **ove
 
     overrides.setdefault("poll_seconds", POLL_SECONDS)
     app = build_app([spec], store, PlatformPaths(home), limits, **overrides)
-    port = free_port()
+    listener = socket.socket()  # bound here and handed to uvicorn: no other socket can take the port meanwhile
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     client = Client(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start within 120 s"
         time.sleep(0.05)
     try:
         yield client
     finally:
         server.should_exit = True
-        thread.join(timeout=30)
+        thread.join(timeout=120)
+    # Tests read the online log after the block: it is complete only once the server's shutdown has flushed it.
+    assert not thread.is_alive(), "the server did not stop within 120 s"
 
 
 def session_rows(count: int, seed: int = 3) -> list[dict]:
