@@ -20,6 +20,7 @@ import time
 
 import pytest
 from growth.conversion.demo_data import generate
+from playwright.sync_api import expect
 
 from ml_platform.keys import LIFECYCLE_ASSETS, ModelKeys
 from ml_platform.rules import contracts, policy
@@ -40,6 +41,7 @@ CHECKS = {
     "candidate_model": len(policy.model_gate_names(CONVERSION)),
 }
 RUN_SECONDS = 420  # the timeout of a run on a loaded two-core machine, not an expectation
+WAIT_MS = 90_000  # how long any element may take to show on a loaded two-core machine (Playwright's default: 30 s)
 SETTLE_SECONDS = 2  # nodes say "Loading…" at first
 
 
@@ -150,10 +152,17 @@ def open_markdown_image(page, key: str):
     return image
 
 
+def rendered_width(image) -> int:
+    """The image's width once decoded (``img.complete`` may still be false the moment it is attached); a PNG
+    that cannot be decoded fails the evaluation."""
+    return image.evaluate("img => img.decode().then(() => img.naturalWidth)")
+
+
 @pytest.fixture
 def page(browser, request):
     """A browser tab; on failure, what it showed is kept as failure.png and failure.txt."""
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.set_default_timeout(WAIT_MS)
     # Should the first-visit dialog open later than expected, it must not swallow a click.
     page.add_locator_handler(page.get_by_role("button", name="Skip"), lambda skip: skip.click())
     yield page
@@ -171,12 +180,12 @@ def test_the_global_page_asks_for_partitions_for_everything_and_offers_each_life
     launched_before = run_ids(dagster_ui)
 
     # "Materialize all" spans every lifecycle and every scoring batch: Dagster asks for partitions.
-    assert materialize.inner_text().strip() == f"Materialize all ({MATERIALIZABLE})…"
+    expect(materialize).to_have_text(f"Materialize all ({MATERIALIZABLE})…", timeout=WAIT_MS)
     materialize.click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text(f"Launch runs to materialize {MATERIALIZABLE} assets").wait_for()
     dialog.get_by_text(re.compile(r"different partition definitions")).wait_for()
-    assert dialog.get_by_role("button", name="Launch backfill").count() == 1
+    expect(dialog.get_by_role("button", name="Launch backfill")).to_have_count(1, timeout=WAIT_MS)
     shoot(page, "00-global-materialize-all-asks-for-partitions")
     dialog.get_by_role("button", name="Cancel").click()
     dialog.wait_for(state="hidden")
@@ -237,8 +246,8 @@ def see_every_gate_passed(page, base: str) -> None:
         page.goto(f"{base}/assets/{MODEL}/{asset}?view=checks")
         page.get_by_text(f"Checks ({count})").wait_for()
         shoot(page, f"04-checks-{asset}")
-        succeeded = page.get_by_text("Succeeded", exact=True)
-        assert succeeded.count() == count, f"{asset}: {succeeded.count()} of {count} checks show Succeeded"
+        succeeded = page.get_by_text("Succeeded", exact=True)  # each check's row fills in after the heading
+        expect(succeeded, f"{asset}: every one of {count} checks shows Succeeded").to_have_count(count, timeout=WAIT_MS)
         assert page.get_by_text("Failed", exact=True).count() == 0
     page.goto(f"{base}/assets/{MODEL}/dataset_snapshot?view=checks")
     page.get_by_text("has_enough_rows", exact=True).first.click()
@@ -255,10 +264,11 @@ def see_every_gate_passed(page, base: str) -> None:
 def see_evidence_figures(page, base: str, home) -> None:
     page.goto(f"{base}/assets/{MODEL}/candidate_model")
     page.get_by_role("row").filter(has=page.get_by_text("mlflow_run", exact=True)).first.wait_for()
-    assert page.get_by_text(re.compile(r"^http://127\.0\.0\.1:5000/#/experiments/\d+/runs/[0-9a-f]{32}$")).count()
+    run_link = page.get_by_text(re.compile(r"^http://127\.0\.0\.1:5000/#/experiments/\d+/runs/[0-9a-f]{32}$"))
+    expect(run_link).not_to_have_count(0, timeout=WAIT_MS)
     for key in ("confusion_matrix", "segment_f1"):
         image = open_markdown_image(page, key)
-        assert image.evaluate("img => img.complete && img.naturalWidth") > 100, f"{key} did not render"
+        assert rendered_width(image) > 100, f"{key} did not render"
         shoot(page, f"06-evidence-{key}")
         page.get_by_role("button", name="Close").click()
         page.get_by_role("dialog").wait_for(state="detached")
