@@ -189,8 +189,8 @@ def decisions_definitions(spec: ModelSpec) -> dg.Definitions:
                 kinds={"sqlite"},
                 description=f"The decision ledger of {spec.name!r}: every retraining judgment (retrain, no-op, "
                 "no decision), every gate outcome (promoted, held, rejected, rolled back) and every move of "
-                "'champion' made outside the platform (unrecorded-move), with reasons, scores and evidence. "
-                "Each observation is one record of <home>/decisions.db; `ml-platform history` "
+                "'champion' or 'production' made outside the platform (unrecorded-move), with reasons, scores and "
+                "evidence. Each observation is one record of <home>/decisions.db; `ml-platform history` "
                 "reads them from a terminal.",
             )
         ]

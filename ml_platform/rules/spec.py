@@ -210,8 +210,9 @@ class Release(_Frozen):
             alias when someone moved it outside the platform (by hand in the registry). A hand move of
             ``champion`` is recorded either way (``unrecorded-move``); by default it is refused until a
             person confirms it (``ml-platform approve``) or moves it back (``ml-platform rollback``).
-            A hand move of ``production`` is refused until it is moved back where the last release put
-            it (``stores.recovery.manual_move``).
+            A hand move of ``production`` is recorded too where a platform home reconciles (batch
+            scoring, ``history``), and refused until it is moved back where the last release put it
+            (``stores.recovery.manual_move``).
     """
 
     deployed_alias: Literal["production", "champion"] = "production"

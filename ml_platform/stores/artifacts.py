@@ -38,7 +38,6 @@ MAX_TAG_CHARS = 4900  # MLflow caps tag values at 5,000 characters
 MLFLOW_REGISTRATION_FILES = frozenset({"registered_model_meta"})
 
 
-
 def folder_manifest(folder: Path) -> dict[str, str]:
     """``{relative posix path: sha256}`` of every model file under ``folder``, sorted by path."""
     files = {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*")) if path.is_file()}

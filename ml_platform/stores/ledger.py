@@ -9,8 +9,9 @@ table refuses updates and deletes. Each record says which model, which decision,
 why, the scores or metric deltas it rested on, and the evidence it links to (run ids, snapshot ids,
 model versions). An ``alert`` is a finding rather than an action: the champion's live metric fell
 beyond its tolerance; the ``retrain`` or ``rolled-back`` records that follow it say what was done. An
-``unrecorded-move`` is a finding too: ``champion`` points somewhere the ledger never moved it (a person
-with registry rights moved it by hand); it names the alias, the two versions and when it was noticed.
+``unrecorded-move`` is a finding too: ``champion`` or ``production`` points somewhere the ledger never
+moved it (a person with registry rights moved it by hand); it names the alias, the two versions and when
+it was noticed.
 
 A record may carry a key (``record(decision, key=...)``): the first record under a key is the only one,
 so a step that is re-executed, or a recovery that finishes what a killed run began, records its

@@ -17,9 +17,12 @@ Two things can make them disagree, and ``reconcile`` repairs or records both:
    ``release.accept_manual_alias_moves``, or a person confirms the move (``confirm_move``) or moves it
    back. ``production`` moves only through releases (and the performance monitor's rollback): a
    ``production`` that is not where the ledger's latest production move put it (where the ledger has
-   none, a holder without the ``production_at`` tag those moves write) was moved by hand too, and
-   what follows ``production`` refuses it (``manual_move``); that is not recorded in the ledger, so
-   moving it back by hand is enough to undo it.
+   none, a holder without the ``production_at`` tag those moves write) was moved by hand too; it is
+   recorded the same way where production matters (``reconcile(..., production=True)``: batch scoring
+   that follows it, ``history``, ``approve``, ``rollback``), and what follows ``production`` refuses it
+   (``manual_move``). Every hand move is recorded, a move back by hand too; what is followed is judged
+   against the platform's own last move of the alias, so moving it back where the platform put it is
+   enough to undo a hand move.
 
 ``manual_move`` only reads (the registry, and the ledger where the home has one): the online server,
 which may run where the home is read-only, applies the same rule as batch scoring without recording.
@@ -51,7 +54,7 @@ from ml_platform.stores.registry import (
     pending_intents,
     settle_intents,
 )
-from ml_platform.stores.release import alias_moves, deployed_version
+from ml_platform.stores.release import alias_moves, alias_version, deployed_version
 
 UNRECORDED_MOVE = "unrecorded-move"
 # the tags a version carries when the platform moved the alias onto it: the witness where the ledger has no move
@@ -68,6 +71,7 @@ class Reconciliation:
         moved_by_hand: the ledger's ``unrecorded-move`` record that put the current champion where it
             is, when no move of the platform did (recorded now or on an earlier reconciliation).
         recorded: the records this reconciliation added to the ledger.
+        production_moved_by_hand: as ``moved_by_hand``, for ``production`` (when asked for).
     """
 
     model: str
@@ -75,6 +79,7 @@ class Reconciliation:
     settled: dict[str, Registration] = field(default_factory=dict)
     moved_by_hand: Decision | None = None
     recorded: list[Decision] = field(default_factory=list)
+    production_moved_by_hand: Decision | None = None
 
     @property
     def champion(self) -> str | None:
@@ -92,12 +97,17 @@ def ledger_recorder(paths: PlatformPaths) -> Recorder:
     return ledger.record_once
 
 
-def reconcile(store: Store, paths: PlatformPaths, model: str, record: Recorder | None = None) -> Reconciliation:
+def reconcile(
+    store: Store, paths: PlatformPaths, model: str, record: Recorder | None = None, *, production: bool = False
+) -> Reconciliation:
     """Finish or undo interrupted promotions, then record a champion the platform did not put there.
 
     Args:
         record: how a decision is recorded (the ledger, and an observation in Dagster); by default the
             platform home's ledger alone.
+        production: also record a ``production`` moved outside the platform (one registry lookup more,
+            so only where production matters: batch scoring that follows it, ``history``, ``approve``,
+            ``rollback``).
     """
     record = record or ledger_recorder(paths)
     added: list[Decision] = []
@@ -113,17 +123,46 @@ def reconcile(store: Store, paths: PlatformPaths, model: str, record: Recorder |
         with store.lock(model):
             settled = settle_intents(store, model, keep)
     ledger = Ledger.for_home(paths.home)
-    current, last = current_champion(store, model), last_champion_move(ledger, model)
-    if _disagree(current, last):
+    current, moved = _notice(store, ledger, model, CHAMPION, keep)
+    production_moved = _notice(store, ledger, model, PRODUCTION, keep)[1] if production else None
+    return Reconciliation(model, current, settled, moved, added, production_moved)
+
+
+def _notice(store: Store, ledger: Ledger, model: str, alias: str, keep) -> tuple[Champion | None, Decision | None]:
+    """``alias``'s holder, and the ledger's ``unrecorded-move`` record that put it there when no move of the
+    platform did (a move not recorded yet is recorded now, once: a move back by hand is recorded too)."""
+    holder, last = _holder(store, model, alias), last_alias_move(ledger.query(model, CHAMPION_CHANGES), alias)
+    if _disagree(holder, last, alias) and not _record_in_flight(holder, last, alias):
         with store.lock(model):  # a move of the platform in progress finishes, with its record, first
-            current, last = current_champion(store, model), last_champion_move(ledger, model)
-            if _disagree(current, last):
-                champion = _version(current)
-                last = keep(_unrecorded_move(model, last, champion), _move_key(model, last, champion)) or (
-                    last_champion_move(ledger, model)
-                )
-    moved = last is not None and last.decision == UNRECORDED_MOVE and last.version == _version(current)
-    return Reconciliation(model, current, settled, last if moved else None, added)
+            holder, last = _holder(store, model, alias), last_alias_move(ledger.query(model, CHAMPION_CHANGES), alias)
+            if _disagree(holder, last, alias) and not _record_in_flight(holder, last, alias):
+                version = _version(holder)
+                keep(_unrecorded_move(model, alias, last, version), _move_key(model, alias, last, version))
+    return holder, _hand_move(ledger.query(model, CHAMPION_CHANGES), alias, holder)
+
+
+def _holder(store: Store, model: str, alias: str) -> Champion | None:
+    if alias == CHAMPION:
+        return current_champion(store, model)
+    version = alias_version(store, model, alias)
+    if version is None:
+        return None
+    found = store.client().get_model_version(model, version)
+    return Champion(str(found.version), found.run_id, dict(found.tags))
+
+
+def _hand_move(records: list[Decision], alias: str, holder: Champion | None) -> Decision | None:
+    """The ``unrecorded-move`` that put ``holder`` in ``alias``, unless the platform's own last move of the
+    alias names it too (it was moved back by hand, or a person confirmed it): that holder is followed."""
+    if holder is None:
+        return None
+    platform = last_alias_move([r for r in records if r.decision != UNRECORDED_MOVE], alias)
+    if not _disagree(holder, platform, alias):
+        return None
+    last = last_alias_move(records, alias)
+    if last is not None and last.decision == UNRECORDED_MOVE and last.version == holder.version:
+        return last
+    return None
 
 
 def last_champion_move(ledger: Ledger, model: str) -> Decision | None:
@@ -151,21 +190,25 @@ def manual_move(paths: PlatformPaths | None, model: str, release, holder: Champi
         return None
     ledger = Ledger.for_home(paths.home) if paths is not None else None
     records = ledger.query(model, CHAMPION_CHANGES) if ledger is not None and ledger.path.exists() else []
-    last = last_alias_move(records, alias)
-    if last is not None and last.decision == UNRECORDED_MOVE and last.version == holder.version:
-        return f"{last.reason} (ledger #{last.id}). " + _ways_out(model, alias, last.evidence.get("from_version"))
-    if not _disagree(holder, last, alias) or _record_in_flight(holder, last, alias):
+    platform = last_alias_move([r for r in records if r.decision != UNRECORDED_MOVE], alias)
+    if not _disagree(holder, platform, alias) or _record_in_flight(holder, platform, alias):
         return None
-    if last is None:
+    recorded = _hand_move(records, alias, holder)
+    back_to = alias_moves(platform)[alias][1] if platform is not None else None
+    if recorded is not None:
+        return f"{recorded.reason} (ledger #{recorded.id}). " + _ways_out(model, alias, back_to)
+    if platform is None:
         witness = " or ".join(f"{REGISTRY_TAG}{tag}" for tag in WITNESS_TAGS[alias])
         found = f"the ledger records no {alias} move and v{holder.version} carries no {witness} tag"
         return f"'{alias}' points at v{holder.version}, put there outside the platform: {found}. " + _ways_out(
             model, alias, None
         )
-    expected = alias_moves(last)[alias][1]
-    found = f"the ledger's last {alias} change (#{last.id}, {last.decision} at {last.recorded_at}) names v{expected}"
+    found = (
+        f"the ledger's last {alias} change (#{platform.id}, {platform.decision} at {platform.recorded_at}) names "
+        f"v{back_to}"
+    )
     return f"'{alias}' points at v{holder.version}, put there outside the platform: {found}. " + _ways_out(
-        model, alias, expected
+        model, alias, back_to
     )
 
 
@@ -200,8 +243,9 @@ def _ways_out(model: str, alias: str, back_to: str | None) -> str:
 def followable_version(store: Store, paths: PlatformPaths, spec, asset: str, record: Recorder | None = None):
     """The version batch scoring (and serving) may load: ``spec.release.deployed_alias``'s, after ``reconcile``.
 
-    Either deployed alias moved outside the platform is refused unless the spec accepts such moves;
-    a hand move of ``champion`` is recorded in the ledger, one of ``production`` is not (``manual_move``).
+    Either deployed alias moved outside the platform is refused unless the spec accepts such moves, and
+    recorded in the ledger once (``reconcile``); the online server, which may have no home, only refuses
+    (``manual_move``).
 
     Raises:
         PromotionBlocked: the deployed alias was moved outside the platform and
@@ -209,7 +253,7 @@ def followable_version(store: Store, paths: PlatformPaths, spec, asset: str, rec
     """
     if spec.release.deployed_alias == CHAMPION:
         return followable_champion(store, paths, spec, asset, record)
-    reconcile(store, paths, spec.name, record)  # a hand move of champion is recorded even when production is served
+    reconcile(store, paths, spec.name, record, production=True)  # hand moves of either alias are recorded
     holder = deployed_version(store, spec)
     why = manual_move(paths, spec.name, spec.release, holder)
     if why is not None:
@@ -277,10 +321,6 @@ def _version(champion: Champion | None) -> str | None:
     return champion.version if champion else None
 
 
-def _ledger_champion(last: Decision | None) -> str | None:
-    return alias_moves(last)[CHAMPION][1] if last is not None else None
-
-
 def _disagree(current: Champion | None, last: Decision | None, alias: str = CHAMPION) -> bool:
     """Whether ``alias`` is not where the platform last put it.
 
@@ -298,27 +338,28 @@ def _disagree(current: Champion | None, last: Decision | None, alias: str = CHAM
     return not moved_here or (alias == CHAMPION and NOT_PROMOTED in current.tags)
 
 
-def _move_key(model: str, last: Decision | None, champion: str | None) -> str:
+def _move_key(model: str, alias: str, last: Decision | None, version: str | None) -> str:
     """One record per move noticed: the same move seen by two reconcilers is recorded once."""
-    return f"{UNRECORDED_MOVE}:{model}:after#{last.id if last else 0}:to:{champion or 'none'}"
+    where = "" if alias == CHAMPION else f"{alias}:"  # champion's keys predate the other aliases'
+    return f"{UNRECORDED_MOVE}:{model}:{where}after#{last.id if last else 0}:to:{version or 'none'}"
 
 
-def _unrecorded_move(model: str, last: Decision | None, champion: str | None) -> Decision:
+def _unrecorded_move(model: str, alias: str, last: Decision | None, version: str | None) -> Decision:
     noticed = datetime.now(UTC).isoformat(timespec="seconds")
-    before = _ledger_champion(last)
+    before = alias_moves(last)[alias][1] if last is not None else None
     was = f"v{before}" if before else "(none)"
-    now = f"v{champion}" if champion else "(no version: the alias was removed)"
-    since = f"ledger #{last.id}, {last.decision} at {last.recorded_at}" if last else "the ledger records no champion"
+    now = f"v{version}" if version else "(no version: the alias was removed)"
+    since = f"ledger #{last.id}, {last.decision} at {last.recorded_at}" if last else f"the ledger records no {alias}"
     reason = (
-        f"'{CHAMPION}' was moved outside the platform: from {was} to {now}, noticed at {noticed}; the ledger's "
-        f"last champion change ({since}) names {was}."
+        f"'{alias}' was moved outside the platform: from {was} to {now}, noticed at {noticed}; the ledger's "
+        f"last {alias} change ({since}) names {was}."
     )
     evidence = {
-        "alias": CHAMPION,
+        "alias": alias,
         "from_version": before or "none",
-        "to_version": champion or "none",
+        "to_version": version or "none",
         "noticed_at": noticed,
         "last_recorded_change": last.id if last else None,
-        "moves": {CHAMPION: [before, champion]},
+        "moves": {alias: [before, version]},
     }
-    return Decision(model, UNRECORDED_MOVE, "reconcile", reason, {}, evidence, version=champion)
+    return Decision(model, UNRECORDED_MOVE, "reconcile", reason, {}, evidence, version=version)

@@ -111,3 +111,9 @@ def test_start_status_promote_abort_and_history_keep_the_exit_code_contract(home
         "staging none->v1",
     ):
         assert line in history, (line, history)
+
+    store.client().set_registered_model_alias("iris", "production", "1")  # by hand, in MLflow
+    assert main(["history", "iris"]) == ExitCode.PASSED
+    history = capsys.readouterr().out
+    assert "reconciled: recorded #" in history and "'production' was moved outside the platform" in history
+    assert "WARNING: production was moved outside the platform" in history and f"production v{good}->v1" in history

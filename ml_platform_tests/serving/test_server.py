@@ -229,6 +229,36 @@ def test_a_production_moved_by_hand_is_not_followed_until_it_is_moved_back(clean
         client.wait_serving(model, by_hand)
 
 
+def test_a_production_moved_by_hand_is_recorded_once_and_so_is_the_move_back(clean, tmp_path):
+    from ml_platform.stores.recovery import UNRECORDED_MOVE, reconcile
+
+    registry, paths = clean, PlatformPaths(tmp_path)
+    model, by_hand = registry.spec.name, registry.versions[1]
+    released_at = "2026-01-01T00:00:00+00:00"  # a release of the past: its tag is older than any record below
+    registry.store.client().set_model_version_tag(model, "1", f"{REGISTRY_TAG}production_at", released_at)
+    _released(tmp_path, model, "1")
+    ledger = Ledger.for_home(tmp_path)
+    assert followable_version(registry.store, paths, registry.spec, "batch_predictions").version == "1"
+    assert ledger.query(model, [UNRECORDED_MOVE]) == []  # where the last release put it: nothing to record
+
+    registry.move_by_hand(PRODUCTION, by_hand)
+    for _ in range(2):  # refused each time, recorded once
+        with pytest.raises(PromotionBlocked, match=f"'production' was moved outside the platform: from v1 to "
+                                                   f"v{by_hand}, noticed at .*Move production back to v1"):  # fmt: skip
+            followable_version(registry.store, paths, registry.spec, "batch_predictions")
+    (move,) = ledger.query(model, [UNRECORDED_MOVE])
+    assert (move.version, move.evidence["alias"], move.evidence["from_version"]) == (by_hand, PRODUCTION, "1")
+    found = reconcile(registry.store, paths, model, production=True)
+    assert found.production_moved_by_hand == move and found.moved_by_hand is None and not found.recorded
+    assert reconcile(registry.store, paths, model).production_moved_by_hand is None  # not asked: not looked up
+
+    registry.move_by_hand(PRODUCTION, "1")  # back where the last release put it: followed, and the move recorded
+    assert followable_version(registry.store, paths, registry.spec, "batch_predictions").version == "1"
+    back = ledger.query(model, [UNRECORDED_MOVE])[-1]
+    assert back.id != move.id and back.evidence["moves"] == {PRODUCTION: [by_hand, "1"]}
+    assert reconcile(registry.store, paths, model, production=True).production_moved_by_hand is None
+
+
 def test_a_champion_moved_by_hand_is_not_followed_where_champion_is_deployed(clean):
     registry = clean
     model, by_hand = registry.spec.name, registry.versions[1]

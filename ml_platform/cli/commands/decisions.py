@@ -4,8 +4,9 @@ Each move of ``champion`` by a person is recorded in the decision ledger with wh
 (an approval also keeps the evidence that was shown), and mirrored as an observation of
 ``<model>/decisions`` in Dagster. MLflow keeps no alias history of its own; ``history`` reads the
 ledger. Each command first reconciles the registry with the ledger (``stores.recovery.reconcile``):
-a promotion a killed run left half done is finished or undone, and a ``champion`` moved by hand in
-the registry is recorded as an ``unrecorded-move`` -- which ``approve`` of that very version confirms.
+a promotion a killed run left half done is finished or undone, and a ``champion`` or ``production``
+moved by hand in the registry is recorded as an ``unrecorded-move`` -- which ``approve`` of that very
+version confirms for ``champion``; ``production`` is moved back or released.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _reconciled(store, paths, model: str):
 
     ensure_dagster_home(paths)
     with dg.DagsterInstance.get() as instance:
-        found = reconcile(store, paths, model, runless_recorder(paths, instance))
+        found = reconcile(store, paths, model, runless_recorder(paths, instance), production=True)
     for record in found.recorded:
         print(f"reconciled: recorded #{record.id} ({record.decision}): {record.reason}")
     return found
@@ -179,6 +180,13 @@ def _history(args) -> int:
             f"  WARNING: champion was moved outside the platform (ledger #{found.moved_by_hand.id}); what follows "
             f"champion refuses it unless the spec accepts it: confirm it with `ml-platform approve {spec.name} "
             f"{found.champion}` or move it back with `ml-platform rollback {spec.name}`"
+        )
+    if found.production_moved_by_hand is not None:
+        move = found.production_moved_by_hand
+        print(
+            f"  WARNING: production was moved outside the platform (ledger #{move.id}, to v{move.version}); what "
+            f"follows production refuses it unless the spec accepts it: move it back to the version last released, "
+            f"or release one with `ml-platform release {spec.name} start`"
         )
     if not records:
         print(
