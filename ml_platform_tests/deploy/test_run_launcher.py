@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -82,9 +83,22 @@ def container(job: dict) -> dict:
 
 @pytest.fixture
 def no_wait(monkeypatch):
-    """Record the launcher's waits between retries instead of sleeping them (10 s each)."""
+    """Record the launcher's waits between retries instead of sleeping them (10 s each).
+
+    Only the test's own thread, where the launcher runs: ``time.sleep`` is patched process-wide, and a
+    sleep in any other thread (a library's background thread left by an earlier test) must neither be
+    counted as the launcher's nor skipped.
+    """
     waits: list[float] = []
-    monkeypatch.setattr(time, "sleep", waits.append)
+    sleep, launcher_thread = time.sleep, threading.get_ident()
+
+    def record(seconds: float) -> None:
+        if threading.get_ident() == launcher_thread:
+            waits.append(seconds)
+        else:
+            sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", record)
     return waits
 
 
