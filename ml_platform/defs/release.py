@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from ml_platform.defs.decisions import record
-from ml_platform.defs.scoring import load_model
+from ml_platform.defs.scoring import load_model, refuse_unsupported, with_refusal
 from ml_platform.defs.triggers import model_sensor
 from ml_platform.keys import ModelKeys
 from ml_platform.rules.spec import ModelSpec
@@ -82,7 +82,8 @@ def labelled_pairs(spec: ModelSpec, paths: PlatformPaths, store, rows, active: A
 
     A row's served prediction is taken from the log; the other version re-scores the logged inputs
     (in shadow mode both are usually logged already). Feedback files that break their contract are
-    left out here: the performance sensor refuses them and records why.
+    left out here: the performance sensor refuses them and records why. A file of a format the platform
+    does not read is never listed here: the release sensor names it in its skip reason and the ledger.
     """
     import pandas as pd
 
@@ -197,13 +198,16 @@ def judge_release_tick(
     active = active_release(store, spec.name)
     if active is None:
         return dg.SkipReason(f"no release of {spec.name!r} in progress (no {spec.name}@canary)")
+    _, refusal = refuse_unsupported(spec, paths, instance, paths.feedback(spec.name), "feedback", RELEASE_TRIGGER)
     judgment = evaluate(spec, paths, store, active)
     if judgment.verdict == "wait":
-        return dg.SkipReason(f"canary v{active.version}: {judgment.reason}")
+        return with_refusal(dg.SkipReason(f"canary v{active.version}: {judgment.reason}"), refusal)
     try:
         events = apply_verdict(spec, paths, store, active, judgment, ACTOR)
     except PromotionBlocked as error:
-        return dg.SkipReason(f"canary v{active.version}: {judgment.verdict} not applied: {error}")
+        return with_refusal(
+            dg.SkipReason(f"canary v{active.version}: {judgment.verdict} not applied: {error}"), refusal
+        )
     return dg.SensorResult(asset_events=events)
 
 

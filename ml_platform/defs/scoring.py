@@ -4,7 +4,9 @@
   without the label) becomes a partition of ``<model>/batch_predictions`` -- the scoring sensor adds it
   and requests its run -- and is predicted by the version ``spec.release.deployed_alias`` (``production``
   or ``champion``) points at when the run starts.
-  The partition is the file name, so the UI lists the batches a user dropped in.
+  The partition is the file name, so the UI lists the batches a user dropped in. A file of a format
+  the platform does not read (``batch.xlsx``) is not scored and not passed over: the sensor names it,
+  with what to do, in its skip reason and records it once as ``rejected`` (trigger ``scoring``).
 - **The inference log**: every scored batch is kept as
   ``<home>/inference/<model>/<batch sha256[:16]>-v<version>.parquet``: the logged inputs, the
   prediction and its confidence, the model version, the batch file and its SHA-256, and when it was
@@ -19,7 +21,8 @@
   followed by a ``retrain`` request (unless a run is in progress or the cool-down holds) and, where the
   spec allows it and the alias's previous holder (``previous-production`` or ``previous-champion``) did
   measurably better on the same rows, a ``rolled-back`` of that alias alone, named in the record.
-  Its cursor holds the feedback files judged, so a file is judged once.
+  Its cursor holds the feedback files judged, so a file is judged once. A feedback file of a format
+  the platform does not read is named in the skip reason and recorded once as ``no-decision``.
 
 ``batch_predictions`` lives in its own group, ``<model>_serving``: the model's lifecycle job and the
 UI's "Materialize all" select the model's group, and a retraining run must not score batches (nor a
@@ -34,7 +37,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_platform.defs.decisions import record, step_recorder
+from ml_platform.defs.decisions import record, runless_recorder, step_recorder
 from ml_platform.defs.gating import INFRASTRUCTURE_RETRY, evidence_failures
 from ml_platform.defs.resources import MlflowStore, PlatformHome
 from ml_platform.defs.triggers import Watched, hold_back, model_sensor, run_request
@@ -54,6 +57,7 @@ from ml_platform.stores.ledger import Decision
 
 ACTOR = "performance-trigger"
 INVALID_KEY_PARTS = ("...", "\n", "\r", "\t", "\0")  # what Dagster refuses in a partition key
+UNREAD = {"scoring": ("rejected", "scoring batch not scored"), "feedback": ("no-decision", "feedback not read")}
 
 
 def batches_partitions(spec: ModelSpec) -> dg.DynamicPartitionsDefinition:
@@ -212,15 +216,68 @@ def read_inference_log(paths: PlatformPaths, spec: ModelSpec):
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def refuse_unsupported(
+    spec: ModelSpec, paths: PlatformPaths, instance: dg.DagsterInstance, folder: Path, role: str, trigger: str
+) -> tuple[tuple[Path, ...], str]:
+    """The files of a scoring or feedback ``folder`` that are read, and the refusal of those that are not, or "".
+
+    A file dropped there is meant to be read: passed over in silence, its owner would see only "nothing
+    new". Each unsupported file is recorded in the ledger (``UNREAD[role]``) under a key of its name, size
+    and modification time, so a sensor ticking every 30 s records it once, and a file replaced under the
+    same name again; the refusal goes to the tick's skip reason for as long as the file stays.
+    """
+    from ml_platform.stores.landing import survey, unsupported_refusal
+
+    entries = survey(folder)
+    if not entries.unsupported:
+        return entries.files, ""
+    kind, what = UNREAD[role]
+    asset = ModelKeys(spec.name).batch_predictions.to_user_string()  # as the feedback contract's refusals say
+    recorder = runless_recorder(paths, instance)
+    for name in entries.unsupported:
+        try:
+            fingerprint = Watched.fingerprint(folder / name)
+        except FileNotFoundError:  # moved out since the survey: nothing left to refuse
+            continue
+        reason = f"{asset}: {what}: {unsupported_refusal([name], folder)}"
+        evidence = {f"{role}_file": name, "folder": str(folder)}
+        recorder(
+            Decision(spec.name, kind, trigger, reason, {}, evidence), f"unsupported:{spec.name}:{role}:{fingerprint}"
+        )
+    return entries.files, f"{what}: {unsupported_refusal(entries.unsupported, folder)}"
+
+
+def with_refusal(result: dg.SensorResult | dg.SkipReason, refusal: str) -> dg.SensorResult | dg.SkipReason:
+    """A tick's result whose skip reason also names the unsupported files, so "nothing new" never hides them.
+
+    A tick that requests runs has no skip reason: the files' ledger records (and their observations of
+    ``<model>/decisions``) name them then.
+    """
+    if not refusal:
+        return result
+    if isinstance(result, dg.SkipReason):
+        return dg.SkipReason(f"{result.skip_message}; {refusal}")
+    if result.skip_reason is None:
+        return result
+    return result._replace(skip_reason=dg.SkipReason(f"{result.skip_reason.skip_message}; {refusal}"))
+
+
 def judge_scoring_folder(
     spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None
 ) -> dg.SensorResult | dg.SkipReason:
-    """One tick of the scoring sensor: a partition and a run for each batch file not requested yet."""
-    from ml_platform.stores.release import deployed_version
-    from ml_platform.stores.snapshot import list_landing_files
-
+    """One tick of the scoring sensor: a partition and a run for each batch file not requested yet, and every
+    file it cannot score named (``refuse_unsupported``)."""
     folder = paths.scoring(spec.name)
-    present = {Watched.fingerprint(p): p for p in list_landing_files(folder)}
+    files, refusal = refuse_unsupported(spec, paths, instance, folder, "scoring", "scoring")
+    return with_refusal(_request_batches(spec, store, instance, cursor, folder, files), refusal)
+
+
+def _request_batches(
+    spec: ModelSpec, store, instance: dg.DagsterInstance, cursor: str | None, folder: Path, files
+) -> dg.SensorResult | dg.SkipReason:
+    from ml_platform.stores.release import deployed_version
+
+    present = {Watched.fingerprint(p): p for p in files}
     requested = set(json.loads(cursor).get("requested", [])) if cursor else set()
     requested &= set(present)
     new = {fp: p for fp, p in present.items() if fp not in requested}
@@ -261,12 +318,18 @@ def judge_performance(
     spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None
 ) -> dg.SensorResult | dg.SkipReason:
     """One tick of the performance sensor (see the module docstring)."""
-    from ml_platform.stores.release import deployed_version
-    from ml_platform.stores.snapshot import list_landing_files
-
     folder = paths.feedback(spec.name)
+    files, refusal = refuse_unsupported(spec, paths, instance, folder, "feedback", "performance")
+    return with_refusal(_judge_feedback(spec, paths, store, instance, cursor, folder, files), refusal)
+
+
+def _judge_feedback(
+    spec: ModelSpec, paths: PlatformPaths, store, instance: dg.DagsterInstance, cursor: str | None, folder: Path, files
+) -> dg.SensorResult | dg.SkipReason:
+    from ml_platform.stores.release import deployed_version
+
     state = json.loads(cursor) if cursor else {}
-    files = {Watched.fingerprint(p): p for p in list_landing_files(folder)}
+    files = {Watched.fingerprint(p): p for p in files}
     judged = set(state.get("judged", [])) & set(files)
     refused = set(state.get("refused", [])) & set(files)
     new = {fp: p for fp, p in sorted(files.items(), key=lambda item: item[1].name) if fp not in judged}
