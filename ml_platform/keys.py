@@ -37,6 +37,7 @@ CANARY_PERCENT_TAG = f"{REGISTRY_TAG}canary_percent"
 RELEASE_MODE_TAG = f"{REGISTRY_TAG}release_mode"
 RELEASE_STARTED_AT_TAG = f"{REGISTRY_TAG}release_started_at"
 RELEASE_ID_TAG = f"{REGISTRY_TAG}release_id"
+RELEASE_OUTCOME_TAG = f"{REGISTRY_TAG}release_outcome"  # written by the verdict, removed by the next start
 
 SNAPSHOT = "dataset_snapshot"
 FEATURES = "validated_features"

@@ -198,6 +198,8 @@ def judge_release_tick(
     active = active_release(store, spec.name)
     if active is None:
         return dg.SkipReason(f"no release of {spec.name!r} in progress (no {spec.name}@canary)")
+    if active.problem is not None:  # no release of the platform's: nothing to judge, the server routes nothing to it
+        return dg.SkipReason(f"canary v{active.version} not judged: {active.problem}")
     _, refusal = refuse_unsupported(spec, paths, instance, paths.feedback(spec.name), "feedback", RELEASE_TRIGGER)
     judgment = evaluate(spec, paths, store, active)
     if judgment.verdict == "wait":

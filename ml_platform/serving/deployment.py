@@ -97,6 +97,7 @@ class Targets:
     canary_percent: float
     mode: str
     held: str | None = None  # why ``production`` (the deployed alias's version) is not followed: moved by hand
+    canary_held: str | None = None  # why ``canary`` gets no traffic: not started by `release start`
 
 
 class ModelDeployment:
@@ -120,7 +121,7 @@ class ModelDeployment:
         self.routing = Routing()
         self.targets: Targets | None = None
         self.refused: dict[str, str] = {}
-        self.held: dict[str, str] = {}  # the deployed alias's version not followed (moved by hand), and why
+        self.held: dict[str, str] = {}  # versions not followed (set by hand: production's, the canary's), and why
         self.problem: str | None = "the registry has not been read yet"
         self.arriving = 0  # requests being read, whose rows may join the next batch
         self._pipelines: OrderedDict[str, Any] = OrderedDict()
@@ -154,7 +155,7 @@ class ModelDeployment:
         follow = targets.production if not targets.held else None
         production = await self._served(follow, current) if follow else None
         canary = None
-        if targets.canary and targets.canary != targets.production:
+        if targets.canary and targets.canary != targets.production and not targets.canary_held:
             canary = await self._served(targets.canary, current)
         production = production or current.production  # a refused or unloadable target: the old one keeps serving
         routing = Routing(production, canary, targets.canary_percent if canary else 0.0, targets.mode)
@@ -162,24 +163,32 @@ class ModelDeployment:
             self.routing = routing  # the swap: one reference assignment
             self._retire(current, routing)
             LOGGER.info("model %s: serving %s", self.name, self.describe(routing))
-        self.problem = targets.held or (
-            None
-            if targets.production
-            else (
-                f"no version has the alias {self.policy.deployed_alias!r}; release one first "
-                f"(`ml-platform release {self.name} start`), or set release.deployed_alias to 'champion'"
+        self.problem = (
+            targets.held
+            or targets.canary_held
+            or (
+                None
+                if targets.production
+                else (
+                    f"no version has the alias {self.policy.deployed_alias!r}; release one first "
+                    f"(`ml-platform release {self.name} start`), or set release.deployed_alias to 'champion'"
+                )
             )
         )
 
     def _hold(self, targets: Targets) -> None:
         """Remember (and log, once per move) a deployed version not followed because it was moved by hand."""
         held = {targets.production: targets.held} if targets.production and targets.held else {}
-        if held and held != self.held:
-            LOGGER.error("model %s: version %s not followed: %s", self.name, targets.production, targets.held)
+        if targets.canary and targets.canary_held:
+            held[targets.canary] = targets.canary_held
+        for version in held.keys() - self.held.keys():
+            LOGGER.error("model %s: version %s not followed: %s", self.name, version, held[version])
         self.held = held
 
     def _read_targets(self) -> Targets:
         from mlflow.exceptions import MlflowException
+
+        from ml_platform.stores.release import canary_problem
 
         client = self.store.client()
         try:
@@ -190,13 +199,14 @@ class ModelDeployment:
             raise
         production = aliases.get(self.policy.deployed_alias)
         canary = aliases.get(CANARY)
-        percent, mode = 0.0, "canary"
+        percent, mode, canary_held = 0.0, "canary", None
         if canary is not None:
             tags = dict(client.get_model_version(self.name, str(canary)).tags or {})
             percent = _percent(tags.get(CANARY_PERCENT_TAG), self.policy.canary_percent)
             mode = "shadow" if tags.get(RELEASE_MODE_TAG) == "shadow" else "canary"
+            canary_held = canary_problem(self.name, str(canary), tags)
         held = self._moved_by_hand(client, _text(production))
-        return Targets(_text(production), _text(canary), percent, mode, held)
+        return Targets(_text(production), _text(canary), percent, mode, held, canary_held)
 
     def _moved_by_hand(self, client, version: str | None) -> str | None:
         """Why ``version``, the deployed alias's, must not be followed (batch scoring's rule), or ``None``."""

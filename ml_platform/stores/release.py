@@ -12,8 +12,11 @@ A release is one ``canary`` alias plus the tags the server reads on that version
 (``ml_platform.canary_percent``, ``release_mode``, ``release_started_at``, ``release_id``). Every move
 happens under the model's registry lock (``Store.lock``), and a verdict applies only while the canary
 still carries the release id it was judged for: a release is promoted or rolled back, never both, and
-never twice. MLflow keeps no alias history (mlflow#2169), so each move is also a ledger record whose
-evidence holds ``moves`` (alias -> [from, to]); ``alias_history`` reads them back.
+never twice. A ``canary`` that ``release start`` did not put there (no release id and start time on
+its version, or a verdict already on it: set by hand, MLflow has no alias permissions) gets no traffic
+and cannot be promoted, only aborted (``canary_problem``). MLflow keeps no alias history (mlflow#2169),
+so each move is also a ledger record whose evidence holds ``moves`` (alias -> [from, to]);
+``alias_history`` reads them back.
 
 Also here: the online inference log's reader for the gate (files
 ``<home>/inference/<model>/online-<UTC yyyymmddTHHMMSS>-<pid>-<seq>.parquet``, each written once).
@@ -40,6 +43,7 @@ from ml_platform.keys import (
     REGISTRY_TAG,
     RELEASE_ID_TAG,
     RELEASE_MODE_TAG,
+    RELEASE_OUTCOME_TAG,
     RELEASE_STARTED_AT_TAG,
     STAGING,
 )
@@ -69,6 +73,7 @@ class ActiveRelease:
     percent: float
     mode: Literal["canary", "shadow"]
     production: str | None
+    problem: str | None = None  # why this canary is no release of the platform's (``canary_problem``)
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,33 @@ def active_release(store: Store, model: str) -> ActiveRelease | None:
         float(tags.get(CANARY_PERCENT_TAG, "0") or 0),
         "shadow" if mode == "shadow" else "canary",
         alias_version(store, model, PRODUCTION),
+        canary_problem(model, version, tags),
     )
+
+
+def canary_problem(model: str, version: str, tags: dict[str, str]) -> str | None:
+    """Why the version under ``canary`` gets no traffic and cannot be promoted, or ``None``.
+
+    ``release start`` checks the version's gates, then tags it with a release id and start time, then
+    moves ``canary``; a verdict tags its outcome and removes the alias. Those tags are the witness, as
+    ``production_at`` is for ``production``: a canary without them, or with an outcome already, was set
+    outside the platform -- by anyone with edit rights, onto any version -- and would otherwise take a
+    share of real traffic and be judged for promotion. ``release.accept_manual_alias_moves`` does not
+    cover it: a canary is started by ``release start`` or not at all.
+    """
+    ways_out = f"Abort it (`ml-platform release {model} abort`), then `ml-platform release {model} start` a version."
+    if not tags.get(RELEASE_ID_TAG) or not tags.get(RELEASE_STARTED_AT_TAG):
+        return (
+            f"'canary' points at v{version}, which `ml-platform release start` did not start: it carries no "
+            f"{RELEASE_ID_TAG} and {RELEASE_STARTED_AT_TAG} tags (set outside the platform). {ways_out}"
+        )
+    if tags.get(RELEASE_OUTCOME_TAG):
+        return (
+            f"'canary' points at v{version}, whose release {tags[RELEASE_ID_TAG][:12]} was decided already "
+            f"({RELEASE_OUTCOME_TAG} {tags[RELEASE_OUTCOME_TAG]}): the alias was set back outside the platform. "
+            + ways_out
+        )
+    return None
 
 
 def start_release(
@@ -163,6 +194,8 @@ def start_release(
             note = f"first release: version {version} is production (nothing was in production to canary against)"
             return ReleaseMove(model, str(version), "first-release", note, release_id, {PRODUCTION: [None, version]})
         mode = "shadow" if shadow else "canary"
+        if RELEASE_OUTCOME_TAG in dict(_model_version(client, model, str(version)).tags):
+            client.delete_model_version_tag(model, str(version), RELEASE_OUTCOME_TAG)  # an earlier release's verdict
         _tag(
             client,
             model,
@@ -197,6 +230,8 @@ def conclude_release(store: Store, model: str, release_id: str, outcome: Outcome
             raise PromotionBlocked(
                 f"release {model!r} {release_id[:12]}: no longer in progress ({now_on} is); it was decided already"
             )
+        if outcome == "promote" and active.problem is not None:
+            raise PromotionBlocked(f"release {model!r} promote: refused, {active.problem}")
         now, version, production = _now(), active.version, active.production
         if outcome == "promote":
             if production and production != version:

@@ -143,3 +143,31 @@ def test_a_shadow_release_is_judged_on_the_requests_both_versions_scored(release
     assert "| canary | v2 | 300 |" in deployment["gate"] and "| production | v1 | 300 |" in deployment["gate"]
     promoted = releases.ledger.latest(releases.spec.name, ["promoted"])
     assert promoted.scores["live_metric"]["rows"] == 300  # both versions' own predictions of the same requests
+
+
+def test_a_canary_set_by_hand_is_not_judged_not_promoted_only_aborted_and_a_started_one_is(releases):
+    from ml_platform.keys import RELEASE_OUTCOME_TAG
+
+    first_release(releases)
+    model, client = releases.spec.name, releases.store.client()
+    never = register(releases.spec, releases.store, generate(300, seed=8), 5, "never released")
+    client.set_registered_model_alias(model, "canary", never)  # by hand: no `release start`
+    active = releases.active()
+    assert f"'canary' points at v{never}, which `ml-platform release start` did not start" in active.problem
+    assert f"ml-platform release {model} abort" in active.problem
+    assert f"canary v{never} not judged: 'canary' points at" in releases.tick().skip_message
+    with pytest.raises(PromotionBlocked, match="promote: refused, 'canary' points at"):
+        conclude_release(releases.store, model, active.release_id, "promote", "by hand")
+    assert releases.alias("production") == "1" and releases.alias("canary") == never
+    move = conclude_release(releases.store, model, active.release_id, "rollback", "aborted")
+    assert move.moves == {"canary": [never, None]} and releases.active() is None
+
+    started = start_release(releases.store, releases.spec, releases.good, None, False, "test")
+    assert releases.active().problem is None
+    conclude_release(releases.store, model, started.release_id, "rollback", "not today")
+    assert client.get_model_version(model, releases.good).tags[RELEASE_OUTCOME_TAG] == "rolled-back"
+    client.set_registered_model_alias(model, "canary", releases.good)  # set back by hand on a decided release
+    assert f"whose release {started.release_id[:12]} was decided already" in releases.active().problem
+    conclude_release(releases.store, model, started.release_id, "rollback", "aborted again")
+    again = start_release(releases.store, releases.spec, releases.good, None, False, "test")  # a new release of it
+    assert releases.active().problem is None and releases.active().release_id == again.release_id

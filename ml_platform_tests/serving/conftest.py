@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +31,14 @@ import dagster as dg
 import pytest
 from growth.conversion.demo_data import generate
 
-from ml_platform.keys import PRODUCTION, REGISTRY_TAG
+from ml_platform.keys import (
+    CANARY,
+    PRODUCTION,
+    REGISTRY_TAG,
+    RELEASE_ID_TAG,
+    RELEASE_OUTCOME_TAG,
+    RELEASE_STARTED_AT_TAG,
+)
 from ml_platform.rules.spec import ModelSpec, resolve_ref
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.registry import Store, register_candidate
@@ -51,10 +59,17 @@ class Registry:
     versions: tuple[str, ...]
 
     def move(self, alias: str, version: str) -> None:
-        """Move ``alias`` as the platform does: a version put in ``production`` carries ``production_at``, as
-        ``ml-platform release`` tags it (a server refuses a production without it, or without a ledger record)."""
+        """Move ``alias`` as the platform does: a version put in ``production`` carries ``production_at``, and
+        one put in ``canary`` a release id and start time, as ``ml-platform release`` tags them (a server
+        refuses a production without its tag or ledger record, and routes nothing to such a canary)."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         if alias == PRODUCTION:
-            self.tag(version, f"{REGISTRY_TAG}production_at", datetime.now(UTC).isoformat(timespec="seconds"))
+            self.tag(version, f"{REGISTRY_TAG}production_at", now)
+        if alias == CANARY:  # as `ml-platform release start` does: a canary without them gets no traffic
+            self.tag(version, RELEASE_ID_TAG, uuid.uuid4().hex)
+            self.tag(version, RELEASE_STARTED_AT_TAG, now)
+            if RELEASE_OUTCOME_TAG in self.store.client().get_model_version(self.spec.name, version).tags:
+                self.store.client().delete_model_version_tag(self.spec.name, version, RELEASE_OUTCOME_TAG)
         self.store.client().set_registered_model_alias(self.spec.name, alias, version)
 
     def move_by_hand(self, alias: str, version: str) -> None:
@@ -62,6 +77,10 @@ class Registry:
         self.store.client().set_registered_model_alias(self.spec.name, alias, version)
 
     def remove(self, alias: str) -> None:
+        """Remove ``alias``; a ``canary`` as ``release abort`` does, its version tagged with the outcome."""
+        if alias == CANARY:
+            version = self.store.client().get_model_version_by_alias(self.spec.name, alias).version
+            self.tag(str(version), RELEASE_OUTCOME_TAG, "rolled-back")
         self.store.client().delete_registered_model_alias(self.spec.name, alias)
 
     def tag(self, version: str, key: str, value: str) -> None:

@@ -259,6 +259,26 @@ def test_a_production_moved_by_hand_is_recorded_once_and_so_is_the_move_back(cle
     assert reconcile(registry.store, paths, model, production=True).production_moved_by_hand is None
 
 
+def test_a_canary_set_by_hand_gets_no_traffic_until_a_release_starts_it(clean, tmp_path):
+    registry = clean
+    model, spare, rows = registry.spec.name, registry.versions[1], session_rows(40, seed=12)
+    registry.tag(spare, CANARY_PERCENT_TAG, "100")  # every request would go to it, were it followed
+    registry.tag(spare, RELEASE_MODE_TAG, "canary")
+    with running_server(registry.spec, registry.store, tmp_path) as client:
+        client.wait_serving(model, "1")
+        registry.move_by_hand(CANARY, spare)
+        body = client.wait_until(lambda s, b: spare in b["models"][model]["refused"], what="the refusal")
+        why = body["models"][model]["refused"][spare]  # never released, or its last release decided (`clean`)
+        assert f"'canary' points at v{spare}, " in why and "outside the platform" in why, why
+        assert body["models"][model]["canary"]["serving"] is None and not body["ready"]
+        answers = [_ok(client, model, [row], {"X-Routing-Key": f"user-{n}"}) for n, row in enumerate(rows)]
+        assert {(a["version"], a["cohort"]) for a in answers} == {("1", "production")}
+
+        registry.move(CANARY, spare)  # tagged as `release start` tags it: followed
+        client.wait_until(lambda s, b: (b["models"][model]["canary"] or {}).get("serving") == spare, what="canary")
+        assert _ok(client, model, [rows[0]], {"X-Routing-Key": "user-0"})["version"] == spare
+
+
 def test_a_champion_moved_by_hand_is_not_followed_where_champion_is_deployed(clean):
     registry = clean
     model, by_hand = registry.spec.name, registry.versions[1]

@@ -136,6 +136,9 @@ def _judge(spec, paths, store, report: StageReport):
     active = active_release(store, spec.name)
     if active is None:
         return None, None
+    if active.problem is not None:  # set outside `release start`: no window, nothing to judge
+        report.outputs.update({"canary": active.version, "production": active.production, "problem": active.problem})
+        return active, None
     judgment = evaluate(spec, paths, store, active)
     report.gates = _gates(spec, judgment)
     report.outputs.update(
@@ -159,6 +162,9 @@ def _status(spec, args: argparse.Namespace, report: StageReport) -> None:
     paths, store = _context()
     deadline = time.monotonic() + args.timeout
     active, judgment = _judge(spec, paths, store, report)
+    if active is not None and active.problem is not None:
+        report.exit_code, report.message = ExitCode.GATE_FAILED, active.problem
+        return
     watched = active.release_id if active else None
     while args.wait and active is not None and active.release_id == watched:
         if args.judge and judgment.verdict != "wait":
@@ -217,10 +223,12 @@ def _conclude(spec, args: argparse.Namespace, report: StageReport, outcome: str)
     if active is None:
         raise PromotionBlocked(f"release {spec.name!r} {args.action}: no release is in progress")
     actor = _actor(args.by)
+    if outcome == "promote" and active.problem is not None:
+        raise PromotionBlocked(f"release {spec.name!r} promote: refused, {active.problem}")
     if outcome == "promote" and judgment.verdict == "rollback":
         raise PromotionBlocked(f"release {spec.name!r} promote: refused, the online gate says {judgment.reason}")
     reason = f"{args.action} by {actor}" + (f": {args.reason}" if args.reason else "")
-    reason += f" (the gate said {judgment.verdict}: {judgment.reason})"
+    reason += f" ({active.problem})" if judgment is None else f" (the gate said {judgment.verdict}: {judgment.reason})"
     move = conclude_release(store, spec.name, active.release_id, outcome, reason)
     report_events(record_release(paths, spec, release_decision(spec, move, reason, actor, judgment), judgment))
     report.outputs.update({"version": move.version, "decision": move.kind, "moves": move.moves, "note": move.note})
