@@ -139,7 +139,6 @@ def test_segment_floor_with_segments_is_accepted():
     assert spec.segments.min_share == {"us": 0.1}
 
 
-
 def test_performance_trigger_without_a_key_column_is_refused():
     monitoring = {"performance_tolerance": 0.05}
     with pytest.raises(
@@ -153,6 +152,7 @@ def test_performance_trigger_without_a_key_column_is_refused():
 def test_performance_trigger_with_a_key_column_is_accepted():
     spec = ModelSpec(**spec_fields(monitoring={"performance_tolerance": 0.05}, key_column="sample_id"))
     assert spec.monitoring.performance_tolerance == 0.05 and spec.key_column == "sample_id"
+
 
 BAD_REFERENCES = [
     "botany.iris.pipeline.build_pipeline",
