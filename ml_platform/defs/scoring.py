@@ -239,12 +239,12 @@ def refuse_unsupported(
             fingerprint = Watched.fingerprint(folder / name)
         except FileNotFoundError:  # moved out since the survey: nothing left to refuse
             continue
-        reason = f"{asset}: {what}: {unsupported_refusal([name], folder)}"
+        reason = f"{asset}: {what}: {unsupported_refusal([name], folder, role)}"
         evidence = {f"{role}_file": name, "folder": str(folder)}
         recorder(
             Decision(spec.name, kind, trigger, reason, {}, evidence), f"unsupported:{spec.name}:{role}:{fingerprint}"
         )
-    return entries.files, f"{what}: {unsupported_refusal(entries.unsupported, folder)}"
+    return entries.files, f"{what}: {unsupported_refusal(entries.unsupported, folder, role)}"
 
 
 def with_refusal(result: dg.SensorResult | dg.SkipReason, refusal: str) -> dg.SensorResult | dg.SkipReason:

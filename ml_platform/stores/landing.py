@@ -110,14 +110,17 @@ def survey(landing: Path) -> LandingFolder:
     return LandingFolder(tuple(files), tuple(ignored), tuple(unsupported))
 
 
-def unsupported_refusal(names: tuple[str, ...] | list[str], landing: Path) -> str:
-    """The refusal of files the platform does not read, naming each and what to do with it."""
+def unsupported_refusal(names: tuple[str, ...] | list[str], landing: Path, role: str = "landing") -> str:
+    """The refusal of files the platform does not read, naming each and what to do with it.
+
+    ``role`` names the folder's use (landing, scoring, feedback): the formats are the same for all three.
+    """
     hints = sorted(
         {hint for name in names for suffixes, hint in FORMAT_HINTS.items() if name.lower().endswith(suffixes)}
     )
     why = f" ({'; '.join(hints)})" if hints else ""
     return (
-        f"landing file(s) {capped(list(names))} in {landing} are not a supported landing format{why}; supported: "
+        f"{role} file(s) {capped(list(names))} in {landing} are not a supported {role} format{why}; supported: "
         f"{', '.join(SUPPORTED)}. Convert them, move them out of the folder, or prefix a name with '_' to keep "
         "that file there unread."
     )

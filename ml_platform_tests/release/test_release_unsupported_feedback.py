@@ -25,7 +25,7 @@ def test_a_feedback_file_the_gate_cannot_read_is_named_while_the_canary_bakes_an
     folder = releases.paths.feedback(releases.spec.name)
     (folder / "scores.json").write_text('[{"sample_id": "x", "species": "setosa"}]')
     (folder / "_scores.json").write_text("[]")
-    refusal = f"feedback not read: {unsupported_refusal(['scores.json'], folder)}"
+    refusal = f"feedback not read: {unsupported_refusal(['scores.json'], folder, 'feedback')}"
 
     first = releases.tick()
     assert first.skip_message.startswith(f"canary v{releases.good}: ") and "baking until" in first.skip_message

@@ -44,16 +44,16 @@ def test_an_unsupported_scoring_file_is_named_once_and_the_batch_beside_it_is_st
     (record,) = live.ledger.query(live.spec.name)
     asset = ModelKeys(live.spec.name).batch_predictions.to_user_string()
     assert (record.decision, record.trigger) == ("rejected", "scoring")
-    assert record.reason == f"{asset}: scoring batch not scored: {unsupported_refusal(['batch.xlsx'], folder)}"
+    refusal = unsupported_refusal(["batch.xlsx"], folder, "scoring")
+    assert record.reason == f"{asset}: scoring batch not scored: {refusal}"
     assert "(a spreadsheet: save it as CSV (UTF-8))" in record.reason and "prefix a name with '_'" in record.reason
+    assert "scoring file(s) ['batch.xlsx'] in " in record.reason and "not a supported scoring format" in record.reason
     assert record.evidence == {"scoring_file": "batch.xlsx", "folder": str(folder)}
     assert observed_decisions(live) == [record.reason]
 
     second = live.tick("scoring_sensor", first.cursor)
     assert second.run_requests == []
-    assert second.skip_message == (
-        f"no new scoring batch in {folder}; scoring batch not scored: {unsupported_refusal(['batch.xlsx'], folder)}"
-    )
+    assert second.skip_message == (f"no new scoring batch in {folder}; scoring batch not scored: {refusal}")
     assert "_batch.xlsx" not in second.skip_message and ".~lock" not in second.skip_message
     assert len(live.ledger.query(live.spec.name)) == 1 and len(observed_decisions(live)) == 1
 
@@ -68,7 +68,7 @@ def test_an_unsupported_feedback_file_is_a_no_decision_named_once_and_the_outcom
     folder.mkdir(parents=True)
     (folder / "scores.json").write_text('[{"session_id": "s-32-000000001", "converted": 1}]')
     (folder / "_scores.json").write_text("[]")
-    refusal = f"feedback not read: {unsupported_refusal(['scores.json'], folder)}"
+    refusal = f"feedback not read: {unsupported_refusal(['scores.json'], folder, 'feedback')}"
 
     first = live.tick("performance_sensor")
     assert first.skip_message == f"no new feedback in {folder} since the last judgment; {refusal}"
