@@ -2,6 +2,7 @@
 
     source .ci/setup-postgres.sh
     python -m bench.bench_campaign --runs 200 --deadline 12:20 [--seed 16] [--out bench/results/campaign.jsonl]
+        [--logs bench/results/campaign-logs-16/]
 
 Each run lands a fresh iris batch (150 rows, a new seed) and runs ``ml-platform run iris`` as a
 subprocess against a private PostgreSQL database (Dagster's runs and events) and a real ``mlflow server``
@@ -26,6 +27,9 @@ promotion left half-done is finished with ``ml-platform approve``. Then the wron
 an alias (champion, production) on a version whose recorded gates did not all pass, partial or temporary
 files left under the home's snapshots/features/inference folders, and the ledger's last champion move
 disagreeing with the registry's ``champion`` alias. Every run's fault, recovery and verdict is one JSON line.
+A run that did not run through, or showed a wrong state, keeps its whole output (the run, its re-execution,
+the next run, the approve) in one file under ``--logs``, because the JSON line keeps only the last lines and
+the home, the server and the database are removed when the campaign ends.
 
 This is a benchmark, not a test: nothing here runs in ``make test``.
 """
@@ -205,9 +209,10 @@ class Server:
 class Campaign:
     """One platform home, one Postgres database, one MLflow server; runs with faults, one at a time."""
 
-    def __init__(self, postgres_url: str, root: Path, seed: int, out: Path):
+    def __init__(self, postgres_url: str, root: Path, seed: int, out: Path, logs: Path):
         self.rng = random.Random(seed)
-        self.root, self.out = root, out
+        self.root, self.out, self.logs = root, out, logs
+        self.transcript: list[str] = []
         self.home = root / "home"
         self.home.mkdir(parents=True)
         self.tmpfs = self._mount_tmpfs()
@@ -275,6 +280,10 @@ class Campaign:
     def run(self, watch: re.Pattern | None = None) -> Process:
         return Process([ML_PLATFORM, "run", MODEL], self.environment, watch).start()
 
+    def keep(self, title: str, code: object, lines: list[str]) -> None:
+        """One process's whole output, for the run's log (written only if the run needs explaining)."""
+        self.transcript += [f"===== {title} (exit {code}) [{_now()}]", *lines]
+
     def land_new_batch(self) -> int:
         """Replace the landing folder's demo file with a new seed's: a new snapshot, a new candidate."""
         from ml_platform.demo import write_demo_data
@@ -316,7 +325,9 @@ class Campaign:
 
     def reexecute(self, run_id: str) -> tuple[int | str, list[str]]:
         process = Process([PYTHON, "-m", "bench.bench_campaign", "--reexecute", run_id], self.environment).start()
-        return process.wait(), process.tail()
+        code = process.wait()
+        self.keep(f"re-execution from failure of {run_id}", code, process.lines)
+        return code, process.tail()
 
     # -- the checks ---------------------------------------------------------------------------------
 
@@ -494,6 +505,7 @@ class Campaign:
     def one(self, index: int, kind: str) -> dict:
         record: dict = {"run": index, "kind": kind, "fault": {}, "recovery": [], "started": _now()}
         started = time.monotonic()
+        self.transcript = []
         if kind != "damaged_file":
             record["landing_seed"] = self.land_new_batch()
         faulted = getattr(self, f"fault_{kind}")(record) if kind not in ("server_down", "server_silent") else (
@@ -501,6 +513,8 @@ class Campaign:
         )  # fmt: skip
         record["exit"] = [process.wait() for process in faulted]
         record["output"] = [process.tail() for process in faulted]
+        for number, (process, code) in enumerate(zip(faulted, record["exit"], strict=True), start=1):
+            self.keep(f"faulted run {number} of {len(faulted)}: {' '.join(process.argv[-2:])}", code, process.lines)
         if not self.server.healthy():  # a server left dead or stopped is part of no recovery a user does
             self.server.signal(signal.SIGCONT)
         record["before_recovery"] = self.wrong_states()
@@ -511,7 +525,24 @@ class Campaign:
         self._clean_partial_files(found["partial"])
         record["wrong"] = new
         record["wall_s"] = round(time.monotonic() - started, 1)
+        self.keep_log(record)
         return record
+
+    def keep_log(self, record: dict) -> None:
+        """The run's whole transcript in ``<logs>/run-NNN-<kind>.log`` unless it ran through with no wrong state."""
+        wrong = any(record.get("wrong", {}).values()) or any(record.get("after", {}).values())
+        wrong = wrong or any(record.get("before_recovery", {}).values())
+        if record["outcome"] == "ran through" and not wrong:
+            return
+        self.logs.mkdir(parents=True, exist_ok=True)
+        header = {
+            key: record.get(key) for key in ("run", "kind", "fault", "exit", "outcome", "before_recovery", "after")
+        }
+        lines = [json.dumps(header, default=str), *self.transcript]
+        if "error" in record:
+            lines += ["===== campaign error", record["error"]]
+        path = self.logs / f"run-{record['run']:03d}-{record['kind']}.log"
+        path.write_text("\n".join(lines) + "\n")
 
     def broken(self, index: int, kind: str, error: Exception) -> dict:
         """A run the campaign itself could not finish (not a platform verdict); the server is made healthy."""
@@ -522,10 +553,12 @@ class Campaign:
             self.server.stop()
             self.server.start()
         self.fail_orphaned_runs()
-        return {
+        record = {
             "run": index, "kind": kind, "outcome": "campaign error", "error": traceback.format_exc()[-3000:],
             "wrong": {"gates": [], "partial": [], "ledger": []}, "exit": [repr(error)], "wall_s": 0.0,
         }  # fmt: skip
+        self.keep_log(record)
+        return record
 
     def recover(self, record: dict, clean: bool) -> None:
         """Re-execute from failure, else the next run; then a person only if that did not do it."""
@@ -556,12 +589,15 @@ class Campaign:
                 env=self.environment, capture_output=True, text=True, cwd=ROOT,
             )  # fmt: skip
             record["recovery"].append({"approve": stranded, "exit": done.returncode, "output": done.stdout[-500:]})
+            self.keep(f"ml-platform approve {MODEL} {stranded}", done.returncode, [done.stdout, done.stderr])
             outcome = f"approve ({outcome or 'run failed'})" if done.returncode == 0 else outcome
         record["outcome"] = outcome or "not recovered"
 
     def _next_run(self) -> tuple[int | str, list[str]]:
         process = self.run()
-        return process.wait(), process.tail()
+        code = process.wait()
+        self.keep("next run: ml-platform run iris", code, process.lines)
+        return code, process.tail()
 
     def _clean_partial_files(self, partial: list[str]) -> None:
         for name in partial:
@@ -589,13 +625,15 @@ def deadline_at(text: str) -> float:
     return moment.timestamp()
 
 
-def campaign(runs: int, deadline: float, seed: int, out: Path, kinds: tuple[str, ...] = KINDS) -> list[dict]:
+def campaign(
+    runs: int, deadline: float, seed: int, out: Path, kinds: tuple[str, ...] = KINDS, logs: Path | None = None
+) -> list[dict]:
     postgres = os.environ.get("ML_PLATFORM_TEST_POSTGRES_URL")
     if not postgres:
         raise SystemExit("ML_PLATFORM_TEST_POSTGRES_URL is not set: `source .ci/setup-postgres.sh` first")
     root = Path(tempfile.mkdtemp(prefix="ml-platform-campaign-"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = Campaign(postgres, root, seed, out)
+    work = Campaign(postgres, root, seed, out, logs or RESULTS / f"campaign-logs-{seed}")
     if not work.tmpfs:
         kinds = tuple(kind for kind in kinds if kind != "disk_full")
     records: list[dict] = []
@@ -622,6 +660,8 @@ def campaign(runs: int, deadline: float, seed: int, out: Path, kinds: tuple[str,
                 print(f"[{_now()}] run {index} {record['kind']}: exit {record['exit']} -> {record['outcome']}; "
                       f"wrong states {wrong} ({record['wall_s']} s)", flush=True)  # fmt: skip
     finally:
+        if work.logs.exists() and work.server.log.exists():  # the server's side of the kept runs
+            shutil.copy(work.server.log, work.logs / "mlflow-server.log")
         work.close()
         shutil.rmtree(root, ignore_errors=True)
     return records
@@ -667,13 +707,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--out", type=Path, default=RESULTS / "campaign.jsonl")
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        default=None,
+        help="whole output of runs needing explanation (default bench/results/campaign-logs-<seed>/)",
+    )
     parser.add_argument("--reexecute", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.reexecute:
         return reexecute_from_failure(args.reexecute)
     deadline = deadline_at(args.deadline) if args.deadline else float("inf")
     kinds = tuple(args.kinds.split(","))
-    records = campaign(args.runs, deadline, args.seed, args.out, kinds)
+    records = campaign(args.runs, deadline, args.seed, args.out, kinds, args.logs)
     print("\n" + table(records, args.runs, kinds))
     return 0
 
