@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from ml_platform.defs.decisions import record
-from ml_platform.defs.scoring import load_model, refuse_unsupported, with_refusal
-from ml_platform.defs.triggers import model_sensor
+from ml_platform.defs.scoring import load_model
+from ml_platform.defs.triggers import model_sensor, refuse_unsupported, with_refusal
 from ml_platform.keys import ModelKeys
 from ml_platform.rules.spec import ModelSpec
 from ml_platform.settings import PlatformPaths

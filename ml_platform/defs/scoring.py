@@ -37,10 +37,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_platform.defs.decisions import record, runless_recorder, step_recorder
+from ml_platform.defs.decisions import record, step_recorder
 from ml_platform.defs.gating import INFRASTRUCTURE_RETRY, evidence_failures
 from ml_platform.defs.resources import MlflowStore, PlatformHome
-from ml_platform.defs.triggers import Watched, hold_back, model_sensor, run_request
+from ml_platform.defs.triggers import Watched, hold_back, model_sensor, refuse_unsupported, run_request, with_refusal
 from ml_platform.keys import (
     BATCH_PREDICTIONS,
     MODEL_TAG,
@@ -57,7 +57,6 @@ from ml_platform.stores.ledger import Decision
 
 ACTOR = "performance-trigger"
 INVALID_KEY_PARTS = ("...", "\n", "\r", "\t", "\0")  # what Dagster refuses in a partition key
-UNREAD = {"scoring": ("rejected", "scoring batch not scored"), "feedback": ("no-decision", "feedback not read")}
 
 
 def batches_partitions(spec: ModelSpec) -> dg.DynamicPartitionsDefinition:
@@ -214,52 +213,6 @@ def read_inference_log(paths: PlatformPaths, spec: ModelSpec):
     frames = [serving_rows(pd.read_parquet(f)) for f in sorted(paths.inference(spec.name).glob("*.parquet"))]
     frames = [frame for frame in frames if not frame.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def refuse_unsupported(
-    spec: ModelSpec, paths: PlatformPaths, instance: dg.DagsterInstance, folder: Path, role: str, trigger: str
-) -> tuple[tuple[Path, ...], str]:
-    """The files of a scoring or feedback ``folder`` that are read, and the refusal of those that are not, or "".
-
-    A file dropped there is meant to be read: passed over in silence, its owner would see only "nothing
-    new". Each unsupported file is recorded in the ledger (``UNREAD[role]``) under a key of its name, size
-    and modification time, so a sensor ticking every 30 s records it once, and a file replaced under the
-    same name again; the refusal goes to the tick's skip reason for as long as the file stays.
-    """
-    from ml_platform.stores.landing import survey, unsupported_refusal
-
-    entries = survey(folder)
-    if not entries.unsupported:
-        return entries.files, ""
-    kind, what = UNREAD[role]
-    asset = ModelKeys(spec.name).batch_predictions.to_user_string()  # as the feedback contract's refusals say
-    recorder = runless_recorder(paths, instance)
-    for name in entries.unsupported:
-        try:
-            fingerprint = Watched.fingerprint(folder / name)
-        except FileNotFoundError:  # moved out since the survey: nothing left to refuse
-            continue
-        reason = f"{asset}: {what}: {unsupported_refusal([name], folder, role)}"
-        evidence = {f"{role}_file": name, "folder": str(folder)}
-        recorder(
-            Decision(spec.name, kind, trigger, reason, {}, evidence), f"unsupported:{spec.name}:{role}:{fingerprint}"
-        )
-    return entries.files, f"{what}: {unsupported_refusal(entries.unsupported, folder, role)}"
-
-
-def with_refusal(result: dg.SensorResult | dg.SkipReason, refusal: str) -> dg.SensorResult | dg.SkipReason:
-    """A tick's result whose skip reason also names the unsupported files, so "nothing new" never hides them.
-
-    A tick that requests runs has no skip reason: the files' ledger records (and their observations of
-    ``<model>/decisions``) name them then.
-    """
-    if not refusal:
-        return result
-    if isinstance(result, dg.SkipReason):
-        return dg.SkipReason(f"{result.skip_message}; {refusal}")
-    if result.skip_reason is None:
-        return result
-    return result._replace(skip_reason=dg.SkipReason(f"{result.skip_reason.skip_message}; {refusal}"))
 
 
 def judge_scoring_folder(

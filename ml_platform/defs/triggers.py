@@ -63,6 +63,13 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.STARTED,
 ]
 
+# What an unsupported file in a folder a trigger reads is recorded as, and what it was not used for.
+UNREAD = {
+    "landing": ("no-decision", "new data not judged"),
+    "scoring": ("rejected", "scoring batch not scored"),
+    "feedback": ("no-decision", "feedback not read"),
+}
+
 
 @dataclass(frozen=True)
 class Watched:
@@ -167,6 +174,54 @@ def drift_batches(spec: ModelSpec, paths: PlatformPaths, watched: Watched) -> di
     if spec.monitoring.drift_on_scoring:
         batches |= {f"scoring/{Watched.fingerprint(p)}": p for p in list_landing_files(paths.scoring(spec.name))}
     return batches
+
+
+def refuse_unsupported(
+    spec: ModelSpec, paths: PlatformPaths, instance: dg.DagsterInstance, folder: Path, role: str, trigger: str
+) -> tuple[tuple[Path, ...], str]:
+    """The files of a landing, scoring or feedback ``folder`` that are read, and the refusal of those that are
+    not, or "".
+
+    A file dropped there is meant to be read: passed over in silence, its owner would see only "nothing
+    new". Each unsupported file is recorded in the ledger (``UNREAD[role]``) under a key of its name, size
+    and modification time, so a sensor ticking every 30 s records it once, and a file replaced under the
+    same name again; the refusal goes to the tick's skip reason for as long as the file stays.
+    """
+    from ml_platform.stores.landing import survey, unsupported_refusal
+
+    entries = survey(folder)
+    if not entries.unsupported:
+        return entries.files, ""
+    kind, what = UNREAD[role]
+    keys = ModelKeys(spec.name)  # the asset that would have read the file, as its contract's refusals say
+    asset = (keys.snapshot if role == "landing" else keys.batch_predictions).to_user_string()
+    recorder = runless_recorder(paths, instance)
+    for name in entries.unsupported:
+        try:
+            fingerprint = Watched.fingerprint(folder / name)
+        except FileNotFoundError:  # moved out since the survey: nothing left to refuse
+            continue
+        reason = f"{asset}: {what}: {unsupported_refusal([name], folder, role)}"
+        evidence = {f"{role}_file": name, "folder": str(folder)}
+        recorder(
+            Decision(spec.name, kind, trigger, reason, {}, evidence), f"unsupported:{spec.name}:{role}:{fingerprint}"
+        )
+    return entries.files, f"{what}: {unsupported_refusal(entries.unsupported, folder, role)}"
+
+
+def with_refusal(result: dg.SensorResult | dg.SkipReason, refusal: str) -> dg.SensorResult | dg.SkipReason:
+    """A tick's result whose skip reason also names the unsupported files, so "nothing new" never hides them.
+
+    A tick that requests runs has no skip reason: the files' ledger records (and their observations of
+    ``<model>/decisions``) name them then.
+    """
+    if not refusal:
+        return result
+    if isinstance(result, dg.SkipReason):
+        return dg.SkipReason(f"{result.skip_message}; {refusal}")
+    if result.skip_reason is None:
+        return result
+    return result._replace(skip_reason=dg.SkipReason(f"{result.skip_reason.skip_message}; {refusal}"))
 
 
 def batch_name(paths: PlatformPaths, spec: ModelSpec, path: Path) -> str:
@@ -339,6 +394,10 @@ def judge_new_data(
     watched = watch(spec, paths, store, runless_recorder(paths, instance))
     if isinstance(watched, str):
         return dg.SkipReason(watched)
+    landing = spec.landing_path(paths.home)
+    _, refusal = refuse_unsupported(spec, paths, instance, landing, "landing", "new-data")
+    if refusal:  # dataset_snapshot refuses the whole folder while it is there: a run would fail on it
+        return dg.SkipReason(f"no decision: {refusal}")
     present = sorted(Watched.fingerprint(p) for p in watched.new_files)
     if not present:
         return dg.SkipReason(f"nothing landed since champion v{watched.champion_version}'s snapshot")

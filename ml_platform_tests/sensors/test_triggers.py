@@ -126,6 +126,26 @@ def test_a_batch_over_the_spec_s_limits_is_a_no_decision_naming_the_limit_never_
     assert new_data.run_requests == [] and "max_rows" in new_data.skip_message
 
 
+def test_an_unsupported_landing_file_is_a_no_decision_named_once_not_nothing_landed(watcher):
+    watch = watcher(new_data_rows=500, cooldown=timedelta(0))
+    watch.land(generate(1000, seed=8), "day-1.csv")
+    (watch.landing / "export.xlsx").write_bytes(b"PK\x03\x04 a spreadsheet")  # would refuse the whole snapshot
+    (watch.landing / "_notes.xlsx").write_bytes(b"PK\x03\x04 kept there unread")
+
+    first = watch.tick("new_data_sensor")
+    assert first.run_requests == [] and first.skip_message.startswith("no decision: new data not judged: ")
+    assert "landing file(s) ['export.xlsx']" in first.skip_message and "_notes" not in first.skip_message
+    (record,) = watch.ledger.query(watch.spec.name)
+    assert (record.decision, record.trigger) == ("no-decision", "new-data")
+    assert record.reason.startswith(f"{watch.spec.name}/dataset_snapshot: new data not judged: landing file(s)")
+    assert watch.tick("new_data_sensor", cursor=first.cursor).skip_message == first.skip_message
+    assert len(watch.ledger.query(watch.spec.name)) == 1  # recorded once, however often it ticks
+
+    (watch.landing / "export.xlsx").unlink()  # taken out, as the refusal says: judged again
+    (request,) = watch.tick("new_data_sensor").run_requests
+    assert request.tags["ml_platform/new_rows"] == "1000"
+
+
 def test_the_new_data_trigger_counts_rows_the_champion_never_saw(watcher):
     watch = watcher(new_data_rows=1500, cooldown=timedelta(0))
     nothing = watch.tick("new_data_sensor")
