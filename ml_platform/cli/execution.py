@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ml_platform.cli.exit_codes import ExitCode
+from ml_platform.keys import MODEL_TAG
 from ml_platform.settings import PlatformPaths, ensure_dagster_home
 from ml_platform.stores.registry import ensure_mlflow_store
 
@@ -104,6 +105,58 @@ def execute(
             instance=instance, raise_on_error=False, run_config={"loggers": {"console": {"config": {}}}}
         )
     return _outcome(spec.name, result)
+
+
+def reexecute_from_failure(run_id: str, paths: PlatformPaths | None = None) -> RunOutcome:
+    """Re-execute a failed run of a model's job from its failed steps, as the UI's "Re-execute from failure".
+
+    The steps that succeeded are not run again (their outputs are read back, verified as on any read);
+    the new run is a child of the failed one in the UI and is judged by the same gates. A promotion the
+    failed run left half done is finished or undone by its ``registry_entry`` (``stores.recovery``).
+
+    Raises:
+        LookupError: no run has that id, or it is no run of a model's job (``ml_platform/model`` tag).
+        ValueError: the run did not fail (only a failed run has failed steps to start from).
+    """
+    import dagster as dg
+
+    paths = paths or PlatformPaths.from_environment()
+    ensure_dagster_home(paths)
+    ensure_mlflow_store(paths)
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(run_id)
+        if run is None:
+            raise LookupError(f"rerun {run_id}: no run with that id on the instance at {instance.root_directory}")
+        model = run.tags.get(MODEL_TAG)
+        if model is None:
+            raise LookupError(
+                f"rerun {run_id}: run of {run.job_name!r} is no run of a model's job (no {MODEL_TAG} tag); re-execute "
+                "it from its page in the Dagster UI"
+            )
+        if run.status != dg.DagsterRunStatus.FAILURE:
+            raise ValueError(
+                f"rerun {run_id}: the run is {run.status.value}, not FAILURE: only a failed run is re-executed from "
+                "failure (a run left STARTED by a worker that died is marked failed by run monitoring, or by "
+                "'Terminate' on its page in the Dagster UI)"
+            )
+        job = dg.build_reconstructable_job(
+            __name__, job_for_reexecution.__name__, reconstructable_args=(model, run.job_name, str(paths.home))
+        )
+        options = dg.ReexecutionOptions.from_failure(run_id, instance)
+        result = dg.execute_job(job, instance, reexecution_options=options, raise_on_error=False)
+        return _outcome(model, result)
+
+
+def job_for_reexecution(model: str, job_name: str, home: str):
+    """The job of ``model`` named ``job_name``, as ``execute`` builds it; module-level, so that Dagster can build
+    it again wherever it runs a step (``dg.build_reconstructable_job``)."""
+    from pathlib import Path
+
+    from ml_platform.definitions import build_definitions
+    from ml_platform.discovery import get_spec
+
+    defs = build_definitions(PlatformPaths(Path(home)), [get_spec(model)])
+    return defs.resolve_job_def(job_name).with_logger_defs({"console": _one_line_console_logger()})
 
 
 def _outcome(model: str, result) -> RunOutcome:

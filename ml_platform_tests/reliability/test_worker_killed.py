@@ -47,14 +47,9 @@ with dg.DagsterInstance.get() as instance:
 """
 
 
-def test_a_worker_killed_mid_training_is_reexecuted_from_failure_without_duplicates(
-    tmp_path, mlflow_store, iris_frame, monkeypatch
-):
-    """Re-execution reuses the snapshot and feature frame of the killed run and registers one version.
-
-    Re-executing from failure a second time (an operator clicking twice) registers nothing new: the
-    candidate is recognized by its fingerprint.
-    """
+def kill_mid_training(tmp_path, mlflow_store, iris_frame) -> tuple:
+    """A lifecycle run of a held iris spec, SIGKILLed while ``candidate_model`` fits: its spec, paths, the
+    environment it ran in and the landing folder's hashes."""
     from ml_platform_tests.models import IRIS
 
     model = unique_spec(IRIS).name
@@ -95,6 +90,19 @@ def test_a_worker_killed_mid_training_is_reexecuted_from_failure_without_duplica
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
     assert worker.returncode == -signal.SIGKILL
+    return spec, paths, environment, landing
+
+
+def test_a_worker_killed_mid_training_is_reexecuted_from_failure_without_duplicates(
+    tmp_path, mlflow_store, iris_frame, monkeypatch
+):
+    """Re-execution reuses the snapshot and feature frame of the killed run and registers one version.
+
+    Re-executing from failure a second time (an operator clicking twice) registers nothing new: the
+    candidate is recognized by its fingerprint.
+    """
+    spec, paths, environment, landing = kill_mid_training(tmp_path, mlflow_store, iris_frame)
+    model, home = spec.name, paths.home
 
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
@@ -133,3 +141,42 @@ def test_a_worker_killed_mid_training_is_reexecuted_from_failure_without_duplica
 def _metadata(instance: dg.DagsterInstance, spec, asset: str) -> dict:
     event = instance.get_latest_materialization_event(dg.AssetKey([spec.name, asset]))
     return {name: value.value for name, value in event.asset_materialization.metadata.items()}
+
+
+def test_ml_platform_rerun_reexecutes_a_failed_run_from_its_failed_step_and_refuses_what_it_cannot(
+    tmp_path, mlflow_store, iris_frame, monkeypatch, capsys
+):
+    from ml_platform.cli import main
+    from ml_platform.cli.exit_codes import ExitCode
+    from ml_platform_tests.harness import declare_only
+
+    spec, paths, environment, _ = kill_mid_training(tmp_path, mlflow_store, iris_frame)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    declare_only(monkeypatch, spec)  # the CLI finds the test's model by name
+    with dg.DagsterInstance.get() as instance:
+        (killed,) = instance.get_runs()
+    assert main(["rerun", killed.run_id]) == ExitCode.USAGE  # still STARTED: nothing failed to start from
+    assert "the run is STARTED, not FAILURE" in capsys.readouterr().err
+    with dg.DagsterInstance.get() as instance:
+        instance.report_run_failed(killed)  # what run monitoring does for a run whose worker is gone
+
+    assert main(["rerun", killed.run_id]) == ExitCode.PASSED
+    out = capsys.readouterr().out
+    assert f"== rerun {spec.name}: PASSED" in out and f"reexecuted: {killed.run_id}" in out, out
+    with dg.DagsterInstance.get() as instance:
+        child = next(run for run in instance.get_runs() if run.parent_run_id == killed.run_id)
+        steps = sorted(
+            record.event_log_entry.dagster_event.step_key
+            for record in instance.get_records_for_run(child.run_id).records
+            if record.event_log_entry.dagster_event is not None
+            and record.event_log_entry.dagster_event.event_type_value == "STEP_SUCCESS"
+        )
+    assert child.status == dg.DagsterRunStatus.SUCCESS and child.tags["ml_platform/model"] == spec.name
+    assert not any("dataset_snapshot" in step or "validated_features" in step for step in steps), steps
+    assert current_champion(mlflow_store, spec.name).version == "1"
+
+    assert main(["rerun", child.run_id]) == ExitCode.USAGE
+    assert "the run is SUCCESS, not FAILURE" in capsys.readouterr().err
+    assert main(["rerun", "0" * 36]) == ExitCode.USAGE
+    assert "no run with that id" in capsys.readouterr().err

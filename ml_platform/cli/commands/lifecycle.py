@@ -53,6 +53,13 @@ def register(commands) -> None:
     )
     demo.set_defaults(handler=_demo)
 
+    rerun = commands.add_parser(
+        "rerun",
+        help="re-execute a failed run of a model's job from its failed steps (the UI's 'Re-execute from failure')",
+    )
+    rerun.add_argument("run_id", metavar="RUN_ID")
+    rerun.set_defaults(handler=_rerun)
+
     logs = commands.add_parser(
         "logs", help="a Dagster run's whole event log, stack traces included (the summaries leave them out)"
     )
@@ -108,6 +115,19 @@ def _run(args: argparse.Namespace) -> int:
     from ml_platform.cli.report import run_command
 
     return run_command("run", args.model, lambda report: run_lifecycle(args.model, report))
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    from ml_platform.cli.execution import reexecute_from_failure
+    from ml_platform.cli.report import run_command
+
+    def body(report) -> None:
+        outcome = reexecute_from_failure(args.run_id)
+        report.model = outcome.model
+        report.absorb(outcome)
+        report.outputs["reexecuted"] = args.run_id
+
+    return run_command("rerun", args.run_id, body)
 
 
 def _demo(args: argparse.Namespace) -> int:
