@@ -34,7 +34,7 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("demo-data", "run", "explain", "demo", "logs", "dev", "mlflow-ui"):
+    for command in ("demo-data", "run", "explain", "demo", "logs", "rerun", "dev", "mlflow-ui"):
         assert command in out
 
 
