@@ -433,6 +433,7 @@ def _judge_live(spec: ModelSpec, champion, log, outcomes: dict, new_keys: set):
         width=monitoring.performance_window,
         time_column=time_column(spec),
         touched=touched,
+        alias=spec.release.deployed_alias,
     )
     return report, joined
 
@@ -495,6 +496,7 @@ def _compare_with_previous(spec: ModelSpec, store, champion: str, joined, report
         margin=spec.monitoring.rollback_margin,
         champion=champion,
         previous=previous,
+        names=(spec.release.deployed_alias, _previous_alias(spec)),
     )
 
 

@@ -237,6 +237,7 @@ def judge_windows(
     width: timedelta,
     time_column: str,
     touched: Collection[pd.Timestamp] | None = None,
+    alias: str = "champion",
 ) -> PerformanceReport:
     """Judge the champion's live metric in each window (the ``touched`` ones, default all).
 
@@ -250,6 +251,8 @@ def judge_windows(
         tolerance: the largest acceptable drop below ``reference``.
         min_rows: below this many labelled champion predictions a window is not judged.
         time_column: the event-time column windows are cut on.
+        alias: the alias the judged version is deployed under (``ModelSpec.release.deployed_alias``), as the
+            reason names it.
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {list(METRICS)}")
@@ -263,7 +266,7 @@ def judge_windows(
         _window_score(mine[(starts == start).to_numpy()], start, width, metric, classes, reference, tolerance, min_rows)
         for start in chosen
     )
-    verdict, reason = _verdict(windows, str(version), metric, reference, tolerance, min_rows, width, others)
+    verdict, reason = _verdict(windows, f"{alias} v{version}", metric, reference, tolerance, min_rows, width, others)
     return PerformanceReport(
         metric=metric,
         version=str(version),
@@ -300,7 +303,7 @@ def _window_score(
 
 def _verdict(
     windows: Sequence[WindowScore],
-    version: str,
+    judged_version: str,
     metric: str,
     reference: float,
     tolerance: float,
@@ -315,7 +318,7 @@ def _verdict(
     if dropped:
         worst = max(dropped, key=lambda w: w.drop)
         return "drop", (
-            f"live {metric} of champion v{version} dropped beyond its tolerance in {len(dropped)} of {len(judged)} "
+            f"live {metric} of {judged_version} dropped beyond its tolerance in {len(dropped)} of {len(judged)} "
             f"judged window(s): worst {worst.live:.4f} in the window from {worst.start} "
             f"({worst.rows:,} labelled rows), "
             f"{worst.drop:.4f} below the {reference:.4f} it was promoted with (tolerance {tolerance:g}){aside}"
@@ -323,12 +326,12 @@ def _verdict(
     if judged:
         worst = max(judged, key=lambda w: w.drop)
         return "no-drop", (
-            f"no drop: live {metric} of champion v{version} within tolerance {tolerance:g} of {reference:.4f} in "
+            f"no drop: live {metric} of {judged_version} within tolerance {tolerance:g} of {reference:.4f} in "
             f"{len(judged)} judged window(s) (lowest {worst.live:.4f}, {worst.rows:,} labelled rows){aside}"
         )
     most = max((w.rows for w in windows), default=0)
     return "not-enough-feedback", (
-        f"not enough feedback: no window has {min_rows:,} labelled predictions of champion v{version} "
+        f"not enough feedback: no window has {min_rows:,} labelled predictions of {judged_version} "
         f"(at most {most:,} in {len(windows)} window(s) of {pd.Timedelta(width)}); its live {metric} is shown but "
         f"too noisy to act on. Later outcomes for the same windows are judged together with these{aside}"
     )
@@ -364,6 +367,7 @@ def compare_on_same_rows(
     previous: str,
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
+    names: tuple[str, str] = ("champion", "previous champion"),
 ) -> Comparison:
     """Did the previous champion do measurably better than the champion on the same outcomes?
 
@@ -371,6 +375,8 @@ def compare_on_same_rows(
     percentile interval of a paired bootstrap (the same resampled rows for both versions) is above 0.
     Rows are exchangeable within each (truth, champion's prediction, previous prediction) cell, so each
     resample is a multinomial draw over those cells: exact, and independent of the number of rows.
+    ``names`` are what the reason calls the two versions (the deployed alias and its previous holder, or
+    a release's canary and production).
     """
     truth, ours, theirs = (np.asarray(v) for v in (truth, champion_predicted, previous_predicted))
     if not (len(truth) == len(ours) == len(theirs)) or len(truth) == 0:
@@ -392,7 +398,7 @@ def compare_on_same_rows(
     better = difference >= margin and low > 0
     verdict = "measurably better" if better else "not measurably better"
     reason = (
-        f"previous champion v{previous} {verdict} than champion v{champion} on the same {len(truth):,} labelled rows: "
+        f"{names[1]} v{previous} {verdict} than {names[0]} v{champion} on the same {len(truth):,} labelled rows: "
         f"{metric} {prior[0]:.4f} vs {mine[0]:.4f}, difference {difference:+.4f} (95% paired bootstrap "
         f"[{low:+.4f}, {high:+.4f}]; required at least {margin:g} with the interval above 0)"
     )

@@ -235,6 +235,7 @@ def compare_live(
         margin=tolerance,
         champion=canary,
         previous=production,
+        names=("canary", "production"),
     )
 
 

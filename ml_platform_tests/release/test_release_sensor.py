@@ -73,6 +73,9 @@ def test_a_degraded_canary_is_rolled_back_within_its_window_and_production_never
     assert decision.trigger == "release" and decision.actor == "release-gate" and decision.version == releases.degraded
     assert decision.evidence["moves"] == {"canary": [releases.degraded, None]}
     assert decision.scores["live_metric"]["better"] is True  # production measurably better on the same rows
+    assert decision.scores["live_metric"]["reason"].startswith(
+        f"production v1 measurably better than canary v{releases.degraded}"
+    )
 
     assert "no release of" in releases.tick().skip_message  # decided once: nothing left to judge
     assert releases.alias("production") == "1"

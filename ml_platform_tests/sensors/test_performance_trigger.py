@@ -288,9 +288,9 @@ def test_a_drop_rolls_back_the_deployed_alias_to_its_previous_version_that_did_b
     assert rolled_back.evidence["alias"] == deployed and alert.evidence["alias"] == deployed
     assert (rolled_back.evidence["rolled_back_from"], rolled_back.evidence["restored"]) == ("2", "1")
     assert f"{deployed} from v2 to v1" in rolled_back.reason
-    assert "previous champion v1 measurably better than champion v2 on the same 1,000 labelled rows" in (
+    assert f"previous-{deployed} v1 measurably better than {deployed} v2 on the same 1,000 labelled rows" in (
         rolled_back.reason
-    )
+    )  # the alias judged, by name
     assert [e["decision"] for e in observed(tick)] == ["alert", "rolled-back", "retrain"]
     declare_only(monkeypatch, platform.spec)  # the CLI finds the test's model by name
     for variable, value in (("TRACKING", store.tracking_uri), ("REGISTRY", store.registry_uri)):
