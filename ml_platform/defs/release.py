@@ -16,6 +16,7 @@ with the gate's table and a figure of the two cohorts side by side; ``ml-platfor
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -23,7 +24,7 @@ import dagster as dg
 from ml_platform.defs.decisions import record
 from ml_platform.defs.scoring import load_model
 from ml_platform.defs.triggers import model_sensor, refuse_unsupported, with_refusal
-from ml_platform.keys import ModelKeys
+from ml_platform.keys import CANARY, ModelKeys
 from ml_platform.rules.spec import ModelSpec
 from ml_platform.settings import PlatformPaths
 from ml_platform.stores.ledger import Decision
@@ -199,6 +200,7 @@ def judge_release_tick(
     if active is None:
         return dg.SkipReason(f"no release of {spec.name!r} in progress (no {spec.name}@canary)")
     if active.problem is not None:  # no release of the platform's: nothing to judge, the server routes nothing to it
+        _record_hand_set_canary(spec, paths, instance, active)
         return dg.SkipReason(f"canary v{active.version} not judged: {active.problem}")
     _, refusal = refuse_unsupported(spec, paths, instance, paths.feedback(spec.name), "feedback", RELEASE_TRIGGER)
     judgment = evaluate(spec, paths, store, active)
@@ -211,6 +213,17 @@ def judge_release_tick(
             dg.SkipReason(f"canary v{active.version}: {judgment.verdict} not applied: {error}"), refusal
         )
     return dg.SensorResult(asset_events=events)
+
+
+def _record_hand_set_canary(spec: ModelSpec, paths: PlatformPaths, instance: dg.DagsterInstance, active) -> None:
+    """Record a ``canary`` set outside ``release start`` once, as an ``unrecorded-move`` (``history`` shows it)."""
+    from ml_platform.defs.decisions import runless_recorder
+    from ml_platform.stores.recovery import UNRECORDED_MOVE
+
+    evidence = {"alias": CANARY, "to_version": active.version, "moves": {CANARY: [None, active.version]}}
+    decision = Decision(spec.name, UNRECORDED_MOVE, RELEASE_TRIGGER, active.problem, {}, evidence, active.version)
+    key = f"{UNRECORDED_MOVE}:{spec.name}:{CANARY}:{hashlib.sha256(active.problem.encode()).hexdigest()[:16]}"
+    runless_recorder(paths, instance)(decision, key)
 
 
 def release_definitions(spec: ModelSpec) -> dg.Definitions:

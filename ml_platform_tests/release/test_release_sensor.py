@@ -159,6 +159,9 @@ def test_a_canary_set_by_hand_is_not_judged_not_promoted_only_aborted_and_a_star
     assert f"'canary' points at v{never}, which `ml-platform release start` did not start" in active.problem
     assert f"ml-platform release {model} abort" in active.problem
     assert f"canary v{never} not judged: 'canary' points at" in releases.tick().skip_message
+    assert f"canary v{never} not judged: 'canary' points at" in releases.tick().skip_message  # a second tick
+    (hand_set,) = releases.ledger.query(model, ["unrecorded-move"])  # recorded once, as history shows it
+    assert hand_set.evidence["moves"] == {"canary": [None, never]} and hand_set.reason == active.problem
     with pytest.raises(PromotionBlocked, match="promote: refused, 'canary' points at"):
         conclude_release(releases.store, model, active.release_id, "promote", "by hand")
     assert releases.alias("production") == "1" and releases.alias("canary") == never
