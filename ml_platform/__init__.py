@@ -8,9 +8,17 @@ uses (``MLModel``, ``model_definitions``, ``ModelSpec`` and its parts) is import
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 __version__ = "0.1.0"
+
+# MLflow 3 starts a telemetry thread when it is imported. Where its call home fails (no internet, as on a
+# locked-down cluster or this project's CI) the thread removes _MLFLOW_TELEMETRY_SESSION_ID from os.environ
+# while request threads read it: a registry call of a training run failed with KeyError
+# '_MLFLOW_TELEMETRY_SESSION_ID' in the fault-injection campaign (docs/reliability.md). A platform's runs
+# should not phone home anyway; a user who wants it sets MLFLOW_DISABLE_TELEMETRY=false.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 _PUBLIC = {
     "MLModel": "ml_platform.components.model",

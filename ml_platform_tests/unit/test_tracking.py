@@ -55,3 +55,27 @@ def test_only_the_pip_version_notice_is_dropped_and_only_during_the_call(caplog)
             logger.warning("another environment warning")
         logger.warning(pip)
     assert [r.getMessage() for r in caplog.records] == ["another environment warning", pip]
+
+
+@pytest.mark.parametrize(("setting", "client_started"), [(None, False), ("false", True)])
+def test_mlflow_telemetry_is_off_after_the_platform_is_imported_unless_the_user_turns_it_on(setting, client_started):
+    """Its thread raced request threads over os.environ (a KeyError in a campaign run); a fresh interpreter
+    outside CI, as `ml-platform run` is, since MLflow turns telemetry off by itself under CI and pytest."""
+    import os
+    import subprocess
+    import sys
+
+    from ml_platform.settings import PROJECT_ROOT
+
+    ci_markers = ("PYTEST_CURRENT_TEST", "CI", "GITHUB_ACTIONS", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")
+    environment = {k: v for k, v in os.environ.items() if k not in ci_markers}
+    if setting is not None:
+        environment["MLFLOW_DISABLE_TELEMETRY"] = setting
+    probe = (
+        "import ml_platform, mlflow\n"
+        "from mlflow.telemetry.client import get_telemetry_client\n"
+        "print(get_telemetry_client() is not None)"
+    )
+    found = subprocess.run([sys.executable, "-c", probe], env=environment, cwd=PROJECT_ROOT, capture_output=True,
+                           text=True, timeout=120, check=True)  # fmt: skip
+    assert found.stdout.strip().splitlines()[-1] == str(client_started), found.stderr[-2000:]
