@@ -131,14 +131,17 @@ def reconcile(
 def _notice(store: Store, ledger: Ledger, model: str, alias: str, keep) -> tuple[Champion | None, Decision | None]:
     """``alias``'s holder, and the ledger's ``unrecorded-move`` record that put it there when no move of the
     platform did (a move not recorded yet is recorded now, once: a move back by hand is recorded too)."""
-    holder, last = _holder(store, model, alias), last_alias_move(ledger.query(model, CHAMPION_CHANGES), alias)
+    holder, records = _holder(store, model, alias), ledger.query(model, CHAMPION_CHANGES)
+    last = last_alias_move(records, alias)
     if _disagree(holder, last, alias) and not _record_in_flight(holder, last, alias):
         with store.lock(model):  # a move of the platform in progress finishes, with its record, first
-            holder, last = _holder(store, model, alias), last_alias_move(ledger.query(model, CHAMPION_CHANGES), alias)
+            holder, records = _holder(store, model, alias), ledger.query(model, CHAMPION_CHANGES)
+            last = last_alias_move(records, alias)
             if _disagree(holder, last, alias) and not _record_in_flight(holder, last, alias):
                 version = _version(holder)
                 keep(_unrecorded_move(model, alias, last, version), _move_key(model, alias, last, version))
-    return holder, _hand_move(ledger.query(model, CHAMPION_CHANGES), alias, holder)
+                records = ledger.query(model, CHAMPION_CHANGES)  # with the record just made (or another's)
+    return holder, _hand_move(records, alias, holder)
 
 
 def _holder(store: Store, model: str, alias: str) -> Champion | None:
