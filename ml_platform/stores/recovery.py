@@ -49,12 +49,12 @@ from ml_platform.stores.registry import (
     Recorder,
     Registration,
     Store,
-    current_champion,
+    alias_holder,
     gate_problems,
     pending_intents,
     settle_intents,
 )
-from ml_platform.stores.release import alias_moves, alias_version, deployed_version
+from ml_platform.stores.release import alias_moves, deployed_version
 
 UNRECORDED_MOVE = "unrecorded-move"
 # the tags a version carries when the platform moved the alias onto it: the witness where the ledger has no move
@@ -131,27 +131,17 @@ def reconcile(
 def _notice(store: Store, ledger: Ledger, model: str, alias: str, keep) -> tuple[Champion | None, Decision | None]:
     """``alias``'s holder, and the ledger's ``unrecorded-move`` record that put it there when no move of the
     platform did (a move not recorded yet is recorded now, once: a move back by hand is recorded too)."""
-    holder, records = _holder(store, model, alias), ledger.query(model, CHAMPION_CHANGES)
+    holder, records = alias_holder(store, model, alias), ledger.query(model, CHAMPION_CHANGES)
     last = last_alias_move(records, alias)
     if _disagree(holder, last, alias) and not _record_in_flight(holder, last, alias):
         with store.lock(model):  # a move of the platform in progress finishes, with its record, first
-            holder, records = _holder(store, model, alias), ledger.query(model, CHAMPION_CHANGES)
+            holder, records = alias_holder(store, model, alias), ledger.query(model, CHAMPION_CHANGES)
             last = last_alias_move(records, alias)
             if _disagree(holder, last, alias) and not _record_in_flight(holder, last, alias):
                 version = _version(holder)
                 keep(_unrecorded_move(model, alias, last, version), _move_key(model, alias, last, version))
                 records = ledger.query(model, CHAMPION_CHANGES)  # with the record just made (or another's)
     return holder, _hand_move(records, alias, holder)
-
-
-def _holder(store: Store, model: str, alias: str) -> Champion | None:
-    if alias == CHAMPION:
-        return current_champion(store, model)
-    version = alias_version(store, model, alias)
-    if version is None:
-        return None
-    found = store.client().get_model_version(model, version)
-    return Champion(str(found.version), found.run_id, dict(found.tags))
 
 
 def _hand_move(records: list[Decision], alias: str, holder: Champion | None) -> Decision | None:

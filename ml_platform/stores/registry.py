@@ -175,11 +175,16 @@ class Registration:
 
 
 def current_champion(store: Store, model: str) -> Champion | None:
+    return alias_holder(store, model, CHAMPION)
+
+
+def alias_holder(store: Store, model: str, alias: str) -> Champion | None:
+    """The version ``alias`` points at, with its tags, in one registry call; ``None`` where there is none."""
     from mlflow.exceptions import MlflowException
 
     client = store.client()
     try:
-        version = client.get_model_version_by_alias(model, CHAMPION)
+        version = client.get_model_version_by_alias(model, alias)
     except MlflowException as error:
         if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
             return None

@@ -47,7 +47,15 @@ from ml_platform.keys import (
     RELEASE_STARTED_AT_TAG,
     STAGING,
 )
-from ml_platform.stores.registry import AliasMove, Champion, Store, _model_version, _tag_value, gate_problems
+from ml_platform.stores.registry import (
+    AliasMove,
+    Champion,
+    Store,
+    _model_version,
+    _tag_value,
+    alias_holder,
+    gate_problems,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,11 +110,7 @@ def alias_version(store: Store, model: str, alias: str) -> str | None:
 
 def deployed_version(store: Store, spec: ModelSpec) -> Champion | None:
     """The version that serving and batch scoring follow: ``spec.release.deployed_alias``'s holder."""
-    version = alias_version(store, spec.name, spec.release.deployed_alias)
-    if version is None:
-        return None
-    found = store.client().get_model_version(spec.name, version)
-    return Champion(str(found.version), found.run_id, dict(found.tags))
+    return alias_holder(store, spec.name, spec.release.deployed_alias)
 
 
 def active_release(store: Store, model: str) -> ActiveRelease | None:
